@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# Settings in .env (PORT, REDIS_URL, ...) count for make too.
+-include .env
+PORT ?= 8000
+
+.PHONY: install run test lint format clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(INSTALLED) ## Create .venv and install the pinned requirements
+
+run: install ## Start Redis (embedded unless REDIS_URL is set), web and worker; Ctrl-C stops all
+	$(BIN)/flask --app wsgi init-db
+	@echo "API docs: http://127.0.0.1:$(PORT)/docs/  (Ctrl-C stops everything)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start --port $(PORT)
+
+test: install ## Run the whole suite against real Redis, workers and a fake LLM server
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .coverage htmlcov

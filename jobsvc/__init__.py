@@ -1,0 +1,63 @@
+"""jobsvc: an asynchronous job API for LLM text pipelines."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Blueprint, Flask
+from swagger_ui_bundle import swagger_ui_path
+
+from . import database, errors, queue
+from .config import database_url, instance_path, read_settings, redis_url
+from .extensions import api, db
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment (and .env), with `config` overriding any setting."""
+    settings = read_settings()
+    settings.update(config or {})
+    app = Flask(__name__, instance_path=instance_path(settings), instance_relative_config=True)
+    app.config.from_mapping(settings)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=database_url(settings, app.instance_path),
+        REDIS_URL=redis_url(settings, app.instance_path),
+        # Worst case for a valid body: every character JSON-escaped as \uXXXX.
+        MAX_CONTENT_LENGTH=settings["MAX_INPUT_CHARS"] * 6 + 4096,
+        API_TITLE="jobsvc",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs/",
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": "Submit guideline text; a worker summarizes it and turns the "
+                "summary into a checklist. Poll the job until its status is terminal."
+            }
+        },
+    )
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    db.init_app(app)
+    database.init_app(app)
+    queue.init_app(app)
+    api.init_app(app)
+    errors.init_app(app)
+
+    from .resources import blp as jobs_blp
+
+    api.register_blueprint(jobs_blp)
+    # Swagger UI's scripts come from the swagger-ui-bundle wheel: /docs/ renders offline.
+    app.register_blueprint(
+        Blueprint(
+            "swagger_ui_assets", __name__, static_folder=str(swagger_ui_path), static_url_path="/docs/assets"
+        )
+    )
+    return app

@@ -1,0 +1,136 @@
+"""Configuration: every setting, its default, and the one place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive whole number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _provider(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"auto", "openai", "offline"}:
+        raise ValueError("must be one of auto, openai, offline")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its default (None means unset) and what it is for."""
+
+    key: str
+    default: str | None
+    doc: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SECRET_KEY", "dev-only-change-me", "Flask secret key; set a long random value in production."),
+    Setting(
+        "DATABASE_URL",
+        None,
+        "SQLAlchemy URL. Default: SQLite file `jobsvc.sqlite3` in the instance folder (absolute path).",
+    ),
+    Setting(
+        "REDIS_URL",
+        None,
+        "Redis URL. Default: the embedded redis-server on the unix socket `instance/redis.sock`.",
+    ),
+    Setting("OPENAI_API_KEY", None, "API key; when set, LLM_PROVIDER=auto uses the OpenAI provider."),
+    Setting(
+        "OPENAI_BASE_URL",
+        None,
+        "OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp); default api.openai.com.",
+    ),
+    Setting("OPENAI_MODEL", "gpt-4o-mini", "Chat model used for both steps."),
+    Setting(
+        "LLM_PROVIDER", "auto", "auto | openai | offline. auto: openai if OPENAI_API_KEY is set.", _provider
+    ),
+    Setting("LLM_TIMEOUT", "60", "Seconds allowed for one LLM HTTP call.", _positive_float),
+    Setting("LLM_MAX_RETRIES", "4", "Retries of one LLM call on transient errors (the SDK's backoff).", int),
+    Setting(
+        "JOB_TIMEOUT",
+        "900",
+        "Seconds a job may run in a worker; covers every attempt of both steps.",
+        _positive_int,
+    ),
+    Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
+    Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
+    Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),
+    Setting("PORT", "8000", "Port gunicorn binds.", _positive_int),
+    Setting("WEB_CONCURRENCY", "2", "gunicorn worker processes.", _positive_int),
+    Setting("LOG_LEVEL", "INFO", "Python log level for web and worker."),
+    Setting(
+        "INSTANCE_PATH", None, "Instance folder (SQLite file, Redis socket and AOF). Default: ./instance."
+    ),
+)
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot use."""
+
+
+def read_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = ".env"
+) -> dict[str, Any]:
+    """Read every setting from `environ` (default os.environ) over an optional .env file."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ if environ is None else environ)
+    settings: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = values.get(setting.key)
+        if raw is None or raw == "":
+            raw = setting.default
+        if raw is None:
+            settings[setting.key] = None
+            continue
+        try:
+            settings[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.key}={raw!r}: {exc}") from None
+    return settings
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance_path(settings: Mapping[str, Any]) -> str:
+    """The instance folder: INSTANCE_PATH, or `instance/` beside the package, as an absolute path."""
+    return str(Path(settings.get("INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve())
+
+
+def database_url(settings: Mapping[str, Any], instance_path: str) -> str:
+    """The SQLAlchemy URL: DATABASE_URL, or an absolute SQLite path in the instance folder."""
+    url = settings.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + str(Path(instance_path, "jobsvc.sqlite3").resolve())
+    # Heroku-style URLs name the scheme `postgres://`, which SQLAlchemy 2 does not accept.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redis_url(settings: Mapping[str, Any], instance_path: str) -> str:
+    """The Redis URL: REDIS_URL, or the embedded server's socket in the instance folder."""
+    return settings.get("REDIS_URL") or "unix://" + str(Path(instance_path, "redis.sock").resolve())

@@ -1,0 +1,91 @@
+"""Database engine set-up: SQLite tuned for one web and several worker processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from flask import Flask
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+from .extensions import db
+
+# Execution option that makes the next transaction on a SQLite connection take the
+# write lock up front. A deferred transaction that reads and then writes fails with
+# "database is locked" when another writer commits in between, whatever busy_timeout says.
+_BEGIN_MODE = "sqlite_begin"
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Engine keyword arguments for `url`."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True}
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event own BEGIN, so we can choose its mode.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_transaction() -> Iterator[Session]:
+    """A session whose transaction holds the write lock from its first statement, then commits."""
+    session = db.session
+    session.rollback()
+    session.connection(execution_options={_BEGIN_MODE: "IMMEDIATE"})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _dispose_in_child() -> None:
+    # A forked process must not reuse its parent's pooled connections.
+    for engine in _engines:
+        engine.dispose(close=False)
+
+
+_engines: list[Engine] = []
+os.register_at_fork(after_in_child=_dispose_in_child)
+
+
+def init_app(app: Flask) -> None:
+    """Tune the app's engine and register the `init-db` command."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    _engines.append(engine)
+    app.cli.add_command(init_db_command)
+
+
+def create_schema() -> None:
+    """Create every table that does not exist yet."""
+    db.create_all()
+
+
+@click.command("init-db")
+def init_db_command() -> None:
+    """Create the database schema (run by the release phase)."""
+    create_schema()
+    click.echo("Schema is ready.")

@@ -1,0 +1,30 @@
+"""One JSON shape for every error the app returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+
+def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, Any]]:
+    data = getattr(error, "data", None) or {}
+    payload: dict[str, Any] = {
+        "code": error.code,
+        "status": error.name,
+        "message": data.get("message") or error.description,
+    }
+    if data.get("messages"):
+        payload["errors"] = data["messages"]
+        if not data.get("message"):
+            payload["message"] = "The request is invalid; `errors` names each field and what is wrong."
+    headers = dict(data.get("headers") or {})
+    if error.code == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    return jsonify(payload), error.code or 500, headers
+
+
+def init_app(app: Flask) -> None:
+    """Answer every HTTP error, 500 included, as `{code, status, message[, errors]}`."""
+    app.register_error_handler(HTTPException, _http_error)

@@ -1,0 +1,27 @@
+"""gunicorn settings, from jobsvc's configuration: `gunicorn -c python:jobsvc.gunicorn_conf wsgi:app`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobsvc.config import read_settings
+
+_settings = read_settings()
+
+bind = f"{_settings['HOST']}:{_settings['PORT']}"
+workers = _settings["WEB_CONCURRENCY"]
+worker_class = "gthread"
+threads = 8
+# Build the app once in the master, then fork: workers share its memory and start fast.
+preload_app = True
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+graceful_timeout = 30
+# The control socket defaults to one path in $HOME, shared by every gunicorn on the box.
+control_socket_disable = True
+
+
+def when_ready(server: Any) -> None:
+    """Say where the docs are once the server listens."""
+    for address in server.LISTENERS:
+        server.log.info("jobsvc is up: API docs at %s/docs/", address)

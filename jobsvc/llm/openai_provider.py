@@ -1,0 +1,132 @@
+"""The OpenAI provider: chat completions through the official SDK, any compatible server."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+
+from . import Completion, LLMPermanentError, LLMTransientError, Usage
+
+SUMMARY_PROMPT = (
+    "You summarize guideline documents for busy readers. Write a faithful summary of "
+    "the document in at most five sentences of plain prose. Keep every obligation, "
+    "prohibition, deadline and number; leave out background and marketing."
+)
+CHECKLIST_PROMPT = (
+    "Turn the summary you are given into a checklist of concrete actions. Answer with "
+    "a markdown bullet list only: one '- ' line per action, imperative mood, no "
+    "headings, no preamble, no closing remarks."
+)
+
+
+class OpenAIProvider:
+    """Calls `/chat/completions` with explicit timeout and retry settings."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+    ) -> None:
+        self.model = model
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+        self._timeout = timeout
+        self._attempts = max_retries + 1
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OpenAIProvider:
+        """Build the provider from OPENAI_* and LLM_* settings."""
+        if not config.get("OPENAI_API_KEY"):
+            raise LLMPermanentError(
+                "LLM_PROVIDER=openai needs OPENAI_API_KEY (servers that ignore keys accept any value)."
+            )
+        return cls(
+            api_key=config["OPENAI_API_KEY"],
+            model=config["OPENAI_MODEL"],
+            base_url=config.get("OPENAI_BASE_URL"),
+            timeout=config["LLM_TIMEOUT"],
+            max_retries=config["LLM_MAX_RETRIES"],
+        )
+
+    def summarize(self, text: str) -> Completion:
+        """Step 1 as one chat completion."""
+        return self._chat(SUMMARY_PROMPT, text)
+
+    def make_checklist(self, summary: str) -> Completion:
+        """Step 2 as one chat completion."""
+        return self._chat(CHECKLIST_PROMPT, summary)
+
+    def _chat(self, instructions: str, text: str) -> Completion:
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": instructions},
+                    {"role": "user", "content": text},
+                ],
+                temperature=0,
+            )
+        except openai.APIError as exc:
+            raise self._describe(exc) from exc
+        content = response.choices[0].message.content if response.choices else None
+        usage = response.usage
+        return Completion(
+            text=content or "",
+            usage=Usage(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+            if usage
+            else Usage(),
+        )
+
+    def _describe(self, exc: openai.APIError) -> LLMPermanentError | LLMTransientError:
+        """Map an SDK error to a short message naming the setting to fix (no key, no prompt)."""
+        host = urlsplit(str(self._client.base_url)).netloc
+        tries = f"after {self._attempts} attempt{'s' if self._attempts > 1 else ''}"
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMTransientError(
+                f"The LLM at {host} did not answer within LLM_TIMEOUT={self._timeout:g}s ({tries})."
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMTransientError(
+                f"Could not connect to the LLM at {host} ({tries}); check OPENAI_BASE_URL."
+            )
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, openai.AuthenticationError):
+            return LLMPermanentError(
+                f"The LLM at {host} rejected the API key (HTTP 401); check OPENAI_API_KEY."
+            )
+        if isinstance(exc, openai.PermissionDeniedError):
+            return LLMPermanentError(
+                f"The LLM at {host} refused access (HTTP 403); check that OPENAI_API_KEY may use "
+                f"OPENAI_MODEL={self.model}."
+            )
+        if isinstance(exc, openai.NotFoundError):
+            return LLMPermanentError(
+                f"The LLM at {host} does not know model {self.model!r} (HTTP 404); check OPENAI_MODEL "
+                "and OPENAI_BASE_URL."
+            )
+        if isinstance(exc, openai.RateLimitError):
+            if exc.code == "insufficient_quota":
+                return LLMPermanentError(
+                    f"The account behind OPENAI_API_KEY has no quota left at {host} (HTTP 429 "
+                    "insufficient_quota); add credit or use another key."
+                )
+            return LLMTransientError(f"The LLM at {host} kept rate-limiting requests (HTTP 429, {tries}).")
+        if status is not None and status >= 500:
+            return LLMTransientError(f"The LLM at {host} kept failing (HTTP {status}, {tries}).")
+        return LLMPermanentError(f"The LLM at {host} rejected the request (HTTP {status}): {_excerpt(exc)}")
+
+
+def _excerpt(exc: openai.APIError, limit: int = 200) -> str:
+    """The provider's own error message, cut short: it may quote the input."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = str(body.get("message") or exc.message or "no details").strip()
+    return message if len(message) <= limit else message[: limit - 1] + "…"

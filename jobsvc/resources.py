@@ -1,0 +1,64 @@
+"""HTTP resources for jobs: submit one, read one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from . import store
+from .models import Job
+from .schemas import JobCreatedSchema, JobCreateSchema, JobSchema
+from .service import submit_job
+
+blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Submit documents and poll their jobs.")
+
+
+@blp.before_request
+def _require_json_body() -> None:
+    if request.method == "POST" and not request.is_json:
+        abort(415, message="Send the body as JSON with the header Content-Type: application/json.")
+
+
+def _find_job(event_id: str) -> Job:
+    try:
+        job_id = str(uuid.UUID(event_id))
+    except ValueError:
+        abort(404, message=f"{event_id[:64]!r} is not an event id: ids are UUIDs such as {uuid.UUID(int=0)}.")
+    job = store.get_job(job_id)
+    if job is None:
+        abort(404, message=f"No job has event id {job_id}.")
+    return job
+
+
+@blp.route("/", strict_slashes=False)
+class Jobs(MethodView):
+    """The collection of jobs."""
+
+    @blp.arguments(JobCreateSchema)
+    @blp.response(
+        201,
+        JobCreatedSchema,
+        headers={"Location": {"description": "URL of the new job.", "schema": {"type": "string"}}},
+    )
+    @blp.alt_response(400, response="DEFAULT_ERROR", description="The body is not valid JSON.")
+    @blp.alt_response(413, response="DEFAULT_ERROR", description="The body is larger than the limit.")
+    @blp.alt_response(415, response="DEFAULT_ERROR", description="The body is not JSON.")
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, str], int, dict[str, str]]:
+        """Submit a document; answers with the id to poll."""
+        job = submit_job(body["input_text"])
+        return {"event_id": job.id}, 201, {"Location": url_for("jobs.JobItem", event_id=job.id)}
+
+
+@blp.route("/<event_id>/", strict_slashes=False)
+class JobItem(MethodView):
+    """One job."""
+
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="No job has this id.")
+    def get(self, event_id: str) -> Job:
+        """Read a job: its status and, once it succeeded, its summary and checklist."""
+        return _find_job(event_id)

@@ -1,0 +1,86 @@
+"""Request and response schemas: the API contract, as marshmallow sees it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from flask import current_app
+from marshmallow import RAISE, Schema, ValidationError, fields, validates
+
+from .models import JobStatus
+
+EXAMPLE_ID = "3f1c2b9e-8a4d-4c6b-9e2f-7d5a1b0c4e8f"
+EXAMPLE_TEXT = (
+    "All staff must wash their hands before handling food. Raw meat is stored on the "
+    "lowest shelf. Label every container with the date it was opened."
+)
+
+
+class JobCreateSchema(Schema):
+    """The body of `POST /jobs/`."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages: ClassVar[dict[str, str]] = {
+        "type": 'The request body must be a JSON object such as {"input_text": "..."}.',
+        "unknown": "Unknown field: the server sets this field itself; send input_text only.",
+    }
+
+    input_text = fields.String(
+        required=True,
+        metadata={
+            "description": "The guideline text to summarize; not blank, at most MAX_INPUT_CHARS "
+            "characters (default 100,000).",
+            "example": EXAMPLE_TEXT,
+        },
+    )
+
+    @validates("input_text")
+    def _check_input_text(self, value: str, **_: Any) -> None:
+        if not value.strip():
+            raise ValidationError("input_text must not be blank.")
+        limit = current_app.config["MAX_INPUT_CHARS"]
+        if len(value) > limit:
+            raise ValidationError(f"input_text has {len(value)} characters; the limit is {limit}.")
+
+
+class JobCreatedSchema(Schema):
+    """The answer to `POST /jobs/`."""
+
+    event_id = fields.String(
+        required=True, metadata={"description": "The job's id (a UUID).", "example": EXAMPLE_ID}
+    )
+
+
+class JobSchema(Schema):
+    """A job and what the pipeline made of it."""
+
+    id = fields.String(required=True, metadata={"example": EXAMPLE_ID})
+    input_text = fields.String(required=True, metadata={"example": EXAMPLE_TEXT})
+    status = fields.Enum(
+        JobStatus,
+        by_value=True,
+        required=True,
+        metadata={"description": "pending → running → succeeded | failed."},
+    )
+    summary = fields.String(allow_none=True, metadata={"description": "Step 1's output."})
+    checklist = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Step 2's output: a markdown bullet list, one `- item` per line.",
+            "example": "- Wash hands before handling food\n- Label containers with the opening date",
+        },
+    )
+    error = fields.String(
+        allow_none=True, metadata={"description": "Why the job failed, and what to change."}
+    )
+    provider = fields.String(
+        allow_none=True, metadata={"description": "`openai` or `offline`.", "example": "offline"}
+    )
+    model = fields.String(allow_none=True, metadata={"example": "extractive-v1"})
+    attempts = fields.Integer(metadata={"description": "How many times a worker started the job."})
+    created_at = fields.DateTime(required=True, metadata={"description": "ISO 8601, UTC."})
+    updated_at = fields.DateTime(required=True, metadata={"description": "Moves on every change."})
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
