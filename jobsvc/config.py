@@ -65,7 +65,15 @@ SETTINGS: tuple[Setting, ...] = (
         "LLM_PROVIDER", "auto", "auto | openai | offline. auto: openai if OPENAI_API_KEY is set.", _provider
     ),
     Setting("LLM_TIMEOUT", "60", "Seconds allowed for one LLM HTTP call.", _positive_float),
-    Setting("LLM_MAX_RETRIES", "4", "Retries of one LLM call on transient errors (the SDK's backoff).", int),
+    Setting(
+        "LLM_MAX_RETRIES", "4", "Retries of one LLM call on 429, 5xx, timeouts and connection errors.", int
+    ),
+    Setting(
+        "LLM_BACKOFF",
+        "0.5",
+        "Seconds before the first retry; doubles per retry (full jitter, at most 8s).",
+        _positive_float,
+    ),
     Setting(
         "JOB_TIMEOUT",
         "900",

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
@@ -85,6 +86,7 @@ def create_schema() -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the database schema (run by the release phase)."""
     create_schema()

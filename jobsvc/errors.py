@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 
 def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, Any]]:
@@ -15,6 +15,11 @@ def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, Any]]:
         "status": error.name,
         "message": data.get("message") or error.description,
     }
+    if isinstance(error, RequestEntityTooLarge):
+        payload["message"] = (
+            f"The request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes; "
+            f"input_text may hold at most MAX_INPUT_CHARS={current_app.config['MAX_INPUT_CHARS']} characters."
+        )
     if data.get("messages"):
         payload["errors"] = data["messages"]
         if not data.get("message"):

@@ -119,6 +119,7 @@ def stack_env(
         "OPENAI_MODEL": "fake-model",
         "LLM_TIMEOUT": "5",
         "LLM_MAX_RETRIES": "2",
+        "LLM_BACKOFF": "0.01",
         "JOB_TIMEOUT": "60",
         "LOG_LEVEL": "INFO",
     }
@@ -191,9 +192,12 @@ def _listening_workers(redis_url: str, queue_name: str) -> int:
 
 @pytest.fixture(scope="session")
 def start_worker(
-    stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    app: Flask, stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start a worker process with the stack's settings plus `overrides`; all stop at session end."""
+    """Start a worker process with the stack's settings plus `overrides`; all stop at session end.
+
+    Depends on `app` so that the schema exists before any worker runs a job.
+    """
     started: list[WorkerProcess] = []
     logs = tmp_path_factory.mktemp("worker-logs")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +17,11 @@ SUMMARY_PROMPT = (
     "the document in at most five sentences of plain prose. Keep every obligation, "
     "prohibition, deadline and number; leave out background and marketing."
 )
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 8.0
+MAX_RETRY_AFTER = 30.0
+
 CHECKLIST_PROMPT = (
     "Turn the summary you are given into a checklist of concrete actions. Answer with "
     "a markdown bullet list only: one '- ' line per action, imperative mood, no "
@@ -34,13 +42,14 @@ class OpenAIProvider:
         base_url: str | None = None,
         timeout: float = 60.0,
         max_retries: int = 4,
+        backoff: float = 0.5,
     ) -> None:
         self.model = model
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
-        )
+        # The SDK would retry every 429, insufficient_quota included: we retry ourselves.
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
         self._timeout = timeout
         self._attempts = max_retries + 1
+        self._backoff = backoff
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> OpenAIProvider:
@@ -55,6 +64,7 @@ class OpenAIProvider:
             base_url=config.get("OPENAI_BASE_URL"),
             timeout=config["LLM_TIMEOUT"],
             max_retries=config["LLM_MAX_RETRIES"],
+            backoff=config["LLM_BACKOFF"],
         )
 
     def summarize(self, text: str) -> Completion:
@@ -66,17 +76,24 @@ class OpenAIProvider:
         return self._chat(CHECKLIST_PROMPT, summary)
 
     def _chat(self, instructions: str, text: str) -> Completion:
-        try:
-            response = self._client.chat.completions.create(
-                model=self.model,
-                messages=[
-                    {"role": "system", "content": instructions},
-                    {"role": "user", "content": text},
-                ],
-                temperature=0,
-            )
-        except openai.APIError as exc:
-            raise self._describe(exc) from exc
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = self._client.chat.completions.create(
+                    model=self.model,
+                    messages=[
+                        {"role": "system", "content": instructions},
+                        {"role": "user", "content": text},
+                    ],
+                    temperature=0,
+                )
+                break
+            except openai.APIError as exc:
+                error = self._describe(exc)
+                if not error.transient or attempt == self._attempts:
+                    raise error from exc
+                delay = self._retry_delay(attempt, exc)
+                log.warning("LLM call failed (%s); retry %d in %.2fs", type(exc).__name__, attempt, delay)
+                time.sleep(delay)
         content = response.choices[0].message.content if response.choices else None
         usage = response.usage
         return Completion(
@@ -85,6 +102,16 @@ class OpenAIProvider:
             if usage
             else Usage(),
         )
+
+    def _retry_delay(self, attempt: int, exc: openai.APIError) -> float:
+        """Exponential backoff with full jitter; a server's Retry-After wins when it says more."""
+        delay = random.uniform(0, min(MAX_BACKOFF, self._backoff * 2 ** (attempt - 1)))
+        response = getattr(exc, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        try:
+            return max(delay, min(float(retry_after), MAX_RETRY_AFTER)) if retry_after else delay
+        except ValueError:
+            return delay
 
     def _describe(self, exc: openai.APIError) -> LLMPermanentError | LLMTransientError:
         """Map an SDK error to a short message naming the setting to fix (no key, no prompt)."""

