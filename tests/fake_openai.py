@@ -7,6 +7,7 @@ answers (status, code) served before normal answers resume. Every request is rec
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from collections import deque
@@ -117,17 +118,17 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: FakeLLMState) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, state: FakeLLMState, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.state = state
 
 
 class FakeOpenAIServer:
     """The server on a free loopback port, served from a background thread."""
 
-    def __init__(self) -> None:
-        self.state = FakeLLMState()
-        self._server = _Server(self.state)
+    def __init__(self, port: int = 0, delay: float = 0.0) -> None:
+        self.state = FakeLLMState(delay=delay)
+        self._server = _Server(self.state, port)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -145,3 +146,26 @@ class FakeOpenAIServer:
         """Stop serving and release the port."""
         self._server.shutdown()
         self._server.server_close()
+
+
+def main() -> None:
+    """Serve on a fixed port until Ctrl-C, then print how many calls it answered."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server for jobsvc.")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds per call")
+    args = parser.parse_args()
+    server = FakeOpenAIServer(port=args.port, delay=args.delay)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    print(f"fake OpenAI server on {server.base_url}", flush=True)
+    try:
+        server._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(f"chat completions served: {len(server.state.requests)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
