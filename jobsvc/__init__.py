@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask
 from swagger_ui_bundle import swagger_ui_path
 
-from . import database, errors, queue
+from . import database, errors, queue, recovery
 from .config import database_url, instance_path, read_settings, redis_url
 from .extensions import api, db
 
@@ -48,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     database.init_app(app)
     queue.init_app(app)
+    recovery.init_app(app)
     api.init_app(app)
     errors.init_app(app)
 

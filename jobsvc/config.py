@@ -80,6 +80,30 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a job may run in a worker; covers every attempt of both steps.",
         _positive_int,
     ),
+    Setting(
+        "MAX_ATTEMPTS",
+        "5",
+        "Times a job may be started (worker deaths count) before it is failed.",
+        _positive_int,
+    ),
+    Setting(
+        "LEASE_SECONDS",
+        "10",
+        "A running job's lease; a worker renews it every third of this, or the job is re-run.",
+        _positive_int,
+    ),
+    Setting(
+        "RECONCILE_INTERVAL",
+        "5",
+        "Seconds between reconciler passes (re-enqueue dead or lost jobs).",
+        _positive_float,
+    ),
+    Setting(
+        "MAX_PENDING_JOBS",
+        "10000",
+        "Pending jobs beyond which POST answers 429 with Retry-After.",
+        _positive_int,
+    ),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),
@@ -125,6 +149,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def instance_path(settings: Mapping[str, Any]) -> str:
     """The instance folder: INSTANCE_PATH, or `instance/` beside the package, as an absolute path."""
     return str(Path(settings.get("INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve())
+
+
+def timeout_warnings(settings: Mapping[str, Any]) -> list[str]:
+    """Ways in which JOB_TIMEOUT cannot cover every attempt of both LLM calls."""
+    attempts = settings["LLM_MAX_RETRIES"] + 1
+    backoff = sum(min(8.0, settings["LLM_BACKOFF"] * 2**i) for i in range(attempts - 1))
+    needed = 2 * (attempts * settings["LLM_TIMEOUT"] + backoff)
+    if settings["JOB_TIMEOUT"] < needed:
+        return [
+            f"JOB_TIMEOUT={settings['JOB_TIMEOUT']}s is shorter than two LLM calls of {attempts} attempts "
+            f"at LLM_TIMEOUT={settings['LLM_TIMEOUT']:g}s with backoff ({needed:.0f}s): slow jobs will "
+            "be failed for the job timeout before the LLM retries run out."
+        ]
+    return []
 
 
 def database_url(settings: Mapping[str, Any], instance_path: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
-from flask import current_app
+from flask import Flask, current_app
 from redis import Redis
-from rq import Queue
-from rq.exceptions import DuplicateJobError
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job as RQJob
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +21,7 @@ def get_redis() -> Redis:
     if state.get("pid") != os.getpid():
         state["client"] = Redis.from_url(
             current_app.config["REDIS_URL"],
-            socket_connect_timeout=5,
+            socket_connect_timeout=2,
             socket_timeout=10,
             health_check_interval=30,
         )
@@ -32,17 +34,26 @@ def get_queue() -> Queue:
     return Queue(current_app.config["QUEUE_NAME"], connection=get_redis())
 
 
-def enqueue_job(job_id: str) -> bool:
-    """Queue `run_job(job_id)` under the same id; False if that id is already queued or running."""
+def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
+    """Queue `run_job(job_id)` under the same id; False if that id is already queued or running.
+
+    With `replace`, a leftover RQ job of that id (failed, stopped, finished) is deleted first.
+    """
     from .tasks import run_job
 
+    queue = get_queue()
+    if replace:
+        with contextlib.suppress(NoSuchJobError):
+            RQJob.fetch(job_id, connection=queue.connection).delete(remove_from_queue=True)
     try:
-        get_queue().enqueue(
+        queue.enqueue(
             run_job,
             job_id,
             job_id=job_id,
             unique=True,
             job_timeout=current_app.config["JOB_TIMEOUT"],
+            # RQ requeues a job whose work horse died; the lease and MAX_ATTEMPTS bound it.
+            retry=Retry(max=current_app.config["MAX_ATTEMPTS"]),
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
             description=f"run_job({job_id!r})",
@@ -52,6 +63,6 @@ def enqueue_job(job_id: str) -> bool:
     return True
 
 
-def init_app(app: object) -> None:
+def init_app(app: Flask) -> None:
     """Give the app its per-process Redis slot."""
-    app.extensions["jobsvc.redis"] = {}  # type: ignore[attr-defined]
+    app.extensions["jobsvc.redis"] = {}

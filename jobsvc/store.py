@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, func, or_, select, update
 
 from .database import write_transaction
 from .extensions import db
@@ -13,20 +14,41 @@ from .models import Job, JobStatus, new_job_id, utcnow
 _UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING)
 
 
-def create_job(input_text: str) -> Job:
-    """Insert a pending job and commit it."""
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key came back with a different request body."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(key, job_id)
+        self.key, self.job_id = key, job_id
+
+
+def create_job(
+    input_text: str, idempotency_key: str | None = None, request_hash: str | None = None
+) -> tuple[Job, bool]:
+    """Insert a pending job and commit it; with a known key, return that key's job instead.
+
+    Returns the job and whether it was created now.
+    """
     now = utcnow()
-    job = Job(
-        id=new_job_id(),
-        input_text=input_text,
-        status=JobStatus.PENDING,
-        attempts=0,
-        created_at=now,
-        updated_at=now,
-    )
     with write_transaction() as session:
+        if idempotency_key is not None:
+            existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+            if existing is not None:
+                if existing.request_hash != request_hash:
+                    raise IdempotencyConflict(idempotency_key, existing.id)
+                return existing, False
+        job = Job(
+            id=new_job_id(),
+            input_text=input_text,
+            status=JobStatus.PENDING,
+            attempts=0,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(job)
-    return job
+    return job, True
 
 
 def get_job(job_id: str) -> Job | None:
@@ -34,11 +56,23 @@ def get_job(job_id: str) -> Job | None:
     return db.session.get(Job, job_id, populate_existing=True)
 
 
-def _update(job_id: str, allowed: tuple[JobStatus, ...], **values: Any) -> bool:
-    """Apply `values` if the job is in one of the `allowed` statuses; True if it was."""
+def job_id_for_key(idempotency_key: str) -> str | None:
+    """The id of the job an Idempotency-Key created, if any."""
+    return db.session.scalar(select(Job.id).where(Job.idempotency_key == idempotency_key))
+
+
+def count_pending() -> int:
+    """How many jobs wait for a worker."""
+    return (
+        db.session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.PENDING)) or 0
+    )
+
+
+def _update(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> bool:
+    """Apply `values` to the job if every condition holds; True if it did."""
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.status.in_(allowed))
+        .where(Job.id == job_id, *conditions)
         .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
@@ -47,44 +81,100 @@ def _update(job_id: str, allowed: tuple[JobStatus, ...], **values: Any) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def claim_job(job_id: str) -> Job | None:
-    """Mark an unfinished job running and count the attempt; None if it has already ended."""
-    now = utcnow()
-    statement = (
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(_UNFINISHED))
-        .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
+def _lease_is_free(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        Job.status == JobStatus.PENDING,
+        (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at.is_(None) | (Job.lease_expires_at < now)),
     )
-    with write_transaction() as session:
-        claimed = session.execute(statement).rowcount  # type: ignore[attr-defined]
-        if claimed:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.started_at.is_(None))
-                .values(started_at=now)
-                .execution_options(synchronize_session=False)
-            )
+
+
+def claim_job(job_id: str, owner: str, lease_seconds: int) -> Job | None:
+    """Take the job's lease, mark it running and count the attempt; None if it is not free."""
+    now = utcnow()
+    claimed = _update(
+        job_id,
+        _lease_is_free(now),
+        status=JobStatus.RUNNING,
+        attempts=Job.attempts + 1,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        started_at=func.coalesce(Job.started_at, now),
+    )
     return get_job(job_id) if claimed else None
 
 
-def save_summary(job_id: str, summary: str, provider: str, model: str) -> bool:
+def renew_lease(job_id: str, owner: str, lease_seconds: int) -> bool:
+    """Extend the lease `owner` holds; False if it has lost it."""
+    return _update(
+        job_id,
+        Job.status == JobStatus.RUNNING,
+        Job.lease_owner == owner,
+        lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
+    )
+
+
+def release_lease(job_id: str, *, only_expired: bool = False) -> bool:
+    """Put a running job back to pending, for another run (its checkpoints stay)."""
+    conditions = [Job.status == JobStatus.RUNNING]
+    if only_expired:
+        conditions.append(Job.lease_expires_at < utcnow())
+    return _update(job_id, *conditions, status=JobStatus.PENDING, lease_owner=None, lease_expires_at=None)
+
+
+def _held_by(owner: str) -> list[ColumnElement[bool]]:
+    return [Job.status == JobStatus.RUNNING, Job.lease_owner == owner]
+
+
+def save_summary(job_id: str, owner: str, summary: str, provider: str, model: str) -> bool:
     """Checkpoint step 1 so a re-run resumes at step 2."""
-    return _update(job_id, (JobStatus.RUNNING,), summary=summary, provider=provider, model=model)
+    return _update(job_id, *_held_by(owner), summary=summary, provider=provider, model=model)
 
 
-def complete_job(job_id: str, checklist: str) -> bool:
+def complete_job(job_id: str, owner: str, checklist: str) -> bool:
     """Store the checklist and mark the job succeeded."""
     return _update(
         job_id,
-        (JobStatus.RUNNING,),
+        *_held_by(owner),
         checklist=checklist,
         status=JobStatus.SUCCEEDED,
         error=None,
         finished_at=utcnow(),
+        lease_owner=None,
+        lease_expires_at=None,
     )
 
 
-def fail_job(job_id: str, error: str) -> bool:
+def fail_job(job_id: str, error: str, owner: str | None = None) -> bool:
     """Mark an unfinished job failed with a message a person can act on."""
-    return _update(job_id, _UNFINISHED, status=JobStatus.FAILED, error=error, finished_at=utcnow())
+    conditions = _held_by(owner) if owner is not None else [Job.status.in_(_UNFINISHED)]
+    return _update(
+        job_id,
+        *conditions,
+        status=JobStatus.FAILED,
+        error=error,
+        finished_at=utcnow(),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+
+
+def expired_leases(limit: int = 500) -> list[str]:
+    """Running jobs whose worker stopped renewing their lease."""
+    statement = (
+        select(Job.id)
+        .where(Job.status == JobStatus.RUNNING, Job.lease_expires_at < utcnow())
+        .order_by(Job.lease_expires_at)
+        .limit(limit)
+    )
+    return list(db.session.scalars(statement))
+
+
+def pending_jobs(older_than: datetime, limit: int = 1000) -> list[tuple[str, datetime]]:
+    """Ids and last changes of pending jobs, oldest first, last changed before `older_than`."""
+    statement = (
+        select(Job.id, Job.updated_at)
+        .where(Job.status == JobStatus.PENDING, Job.updated_at < older_than)
+        .order_by(Job.created_at)
+        .limit(limit)
+    )
+    return [(row.id, row.updated_at) for row in db.session.execute(statement)]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from flask import current_app
+from flask import Flask, current_app
 from rq.timeouts import JobTimeoutException
 
 from . import pipeline, store
@@ -14,36 +18,77 @@ from .llm import LLMError, get_provider
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> Iterator[None]:
+    """Renew the job's lease in the background until the block ends (or the process dies)."""
+    lease = app.config["LEASE_SECONDS"]
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease / 3):
+            try:
+                with app.app_context():
+                    if not store.renew_lease(job_id, owner, lease):
+                        log.warning("job %s lease lost by %s", job_id, owner)
+                        return
+            except Exception:
+                # A missed renewal is survivable; the next one may succeed before expiry.
+                log.exception("job %s lease renewal failed", job_id)
+
+    thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run_job(job_id: str) -> str:
-    """Run the pipeline for one job; safe to run twice. Returns the job's final status."""
-    with current_app.app_context():  # a fresh context (and session) per job
-        job = store.claim_job(job_id)
+    """Run the pipeline for one job; safe to run twice. Returns what this run did."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    with app.app_context():  # a fresh context (and session) per job
+        owner = uuid.uuid4().hex
+        job = store.claim_job(job_id, owner, app.config["LEASE_SECONDS"])
         if job is None:
-            log.info("job %s skipped: missing or already finished", job_id)
+            log.info("job %s skipped: missing, finished, or running elsewhere", job_id)
             return "skipped"
+        if job.attempts > app.config["MAX_ATTEMPTS"]:
+            message = (
+                f"Gave up after {app.config['MAX_ATTEMPTS']} attempts: the worker running this job "
+                "stopped each time (killed, crashed or out of memory)."
+            )
+            store.fail_job(job_id, message, owner)
+            log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
+            return "failed"
         log.info("job %s status=running attempt=%d", job_id, job.attempts)
         started = time.monotonic()
-        try:
-            provider = get_provider()
-            summary = job.summary
-            if summary is None:
-                summary = pipeline.summarize(provider, job.input_text).text
-                store.save_summary(job_id, summary, provider.name, provider.model)
-            checklist = pipeline.make_checklist(provider, summary).text
-            store.complete_job(job_id, checklist)
-        except LLMError as exc:
-            log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, exc)
-            store.fail_job(job_id, str(exc))
-            return "failed"
-        except JobTimeoutException:
-            timeout = current_app.config["JOB_TIMEOUT"]
-            store.fail_job(job_id, f"The job ran longer than JOB_TIMEOUT={timeout}s and was stopped.")
-            raise
-        except Exception:
-            # A bug: keep the details in the worker log, give the user a reference.
-            log.exception("job %s crashed", job_id)
-            store.fail_job(job_id, "Internal error while processing the job; see the worker log.")
-            raise
+        with _lease_heartbeat(app, job_id, owner):
+            try:
+                provider = get_provider()
+                summary = job.summary
+                if summary is None:
+                    summary = pipeline.summarize(provider, job.input_text).text
+                    store.save_summary(job_id, owner, summary, provider.name, provider.model)
+                checklist = pipeline.make_checklist(provider, summary).text
+                finished = store.complete_job(job_id, owner, checklist)
+            except LLMError as exc:
+                log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, exc)
+                store.fail_job(job_id, str(exc), owner)
+                return "failed"
+            except JobTimeoutException:
+                message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
+                store.fail_job(job_id, message, owner)
+                log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
+                raise
+            except Exception:
+                # A bug: keep the details in the worker log, give the user a reference.
+                log.exception("job %s crashed", job_id)
+                store.fail_job(job_id, "Internal error while processing the job; see the worker log.", owner)
+                raise
+        if not finished:
+            log.warning("job %s lost its lease before finishing; another run owns it", job_id)
+            return "lost"
         log.info(
             "job %s status=succeeded attempt=%d duration=%.3fs",
             job_id,

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Flask
 from redis.exceptions import RedisError
 from rq import Worker
+from rq.job import Job as RQJob
 
+from . import store
+from .config import timeout_warnings
 from .queue import get_queue, get_redis
+from .recovery import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +39,45 @@ def _safe_url(url: str) -> str:
     return f"{scheme}{sep}{rest.rpartition('@')[2]}"
 
 
+def _horse_killed_handler(app: Flask) -> Any:
+    """What to do when a work horse dies mid-job, before RQ's own retry requeues it."""
+
+    def handle(job: RQJob, retpid: int, ret_val: int, rusage: Any) -> None:
+        with app.app_context():
+            ran_for = (
+                (job.ended_at - job.started_at).total_seconds() if job.started_at and job.ended_at else 0
+            )
+            if ran_for > app.config["JOB_TIMEOUT"]:
+                message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
+                store.fail_job(job.id, message)
+            elif store.release_lease(job.id):
+                log.warning("job %s status=pending: its work horse died; running it again", job.id)
+
+    return handle
+
+
 def run_worker(app: Flask, *, burst: bool = False) -> bool:
     """Work the queue until stopped (SIGTERM finishes the current job first)."""
+    for warning in timeout_warnings(app.config):
+        log.warning(warning)
     with app.app_context():
-        wait_for_redis(app)
-        worker = Worker([get_queue()], connection=get_redis())
-        return worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=False)
+        reconciler = Reconciler(app)
+        reconciler.start()
+        try:
+            while True:
+                wait_for_redis(app)
+                worker = Worker(
+                    [get_queue()],
+                    connection=get_redis(),
+                    work_horse_killed_handler=_horse_killed_handler(app),
+                )
+                # Retry Redis every few seconds, not RQ's default of up to a minute.
+                worker.max_connection_wait_time = 5.0
+                try:
+                    return worker.work(
+                        burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=False
+                    )
+                except RedisError as exc:
+                    log.warning("worker lost Redis (%s); starting over when it is back", exc)
+        finally:
+            reconciler.stop()

@@ -30,10 +30,10 @@ def test_concurrent_writers_never_hit_database_is_locked(stack_env, tmp_path):
     def lifecycle(_: int) -> JobStatus:
         # Each thread has its own app context, session and SQLite connection.
         with app.app_context():
-            job_id = store.create_job("Wear gloves.").id
-            store.claim_job(job_id)
-            store.save_summary(job_id, "S", "offline", "m")
-            store.complete_job(job_id, "- a")
+            job_id = store.create_job("Wear gloves.")[0].id
+            store.claim_job(job_id, "me", 10)
+            store.save_summary(job_id, "me", "S", "offline", "m")
+            store.complete_job(job_id, "me", "- a")
             return store.get_job(job_id).status
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -35,11 +35,11 @@ def pg_app(postgres_env):
 
 def test_transitions_keep_utc_and_guard_finished_jobs(pg_app):
     with pg_app.app_context():
-        job_id = store.create_job("Wear gloves.").id
-        assert store.claim_job(job_id).status is JobStatus.RUNNING
-        assert store.save_summary(job_id, "S", "offline", "m")
-        assert store.complete_job(job_id, "- a")
-        assert store.claim_job(job_id) is None
+        job_id = store.create_job("Wear gloves.")[0].id
+        assert store.claim_job(job_id, "me", 10).status is JobStatus.RUNNING
+        assert store.save_summary(job_id, "me", "S", "offline", "m")
+        assert store.complete_job(job_id, "me", "- a")
+        assert store.claim_job(job_id, "me", 10) is None
         job = store.get_job(job_id)
         assert job.status is JobStatus.SUCCEEDED
         assert job.finished_at.utcoffset().total_seconds() == 0

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("app_context")
 
 def new_job() -> tuple[str, str]:
     text = f"Wear gloves {uuid.uuid4()}."
-    return store.create_job(text).id, text
+    return store.create_job(text)[0].id, text
 
 
 def test_a_second_run_pays_for_nothing(fake_llm):
@@ -29,8 +29,9 @@ def test_a_second_run_pays_for_nothing(fake_llm):
 
 def test_a_run_after_a_checkpoint_resumes_at_step_two(fake_llm):
     job_id, text = new_job()
-    store.claim_job(job_id)
-    store.save_summary(job_id, f"Saved summary of {text}", "openai", "fake-model")
+    store.claim_job(job_id, "me", 10)
+    store.save_summary(job_id, "me", f"Saved summary of {text}", "openai", "fake-model")
+    store.release_lease(job_id)  # the run died; its worker released the lease
 
     assert run_job(job_id) == "succeeded"
 

@@ -1,0 +1,119 @@
+"""Recovery: find jobs that the database promises but no worker will run, and queue them again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from redis.exceptions import RedisError
+from rq.job import Job as RQJob
+from rq.job import JobStatus as RQStatus
+
+from . import store
+from .models import utcnow
+from .queue import enqueue_job, get_redis
+
+log = logging.getLogger(__name__)
+
+# States in which RQ will still hand the job to a worker by itself.
+_LIVE = {RQStatus.QUEUED, RQStatus.SCHEDULED, RQStatus.DEFERRED}
+# The web commits, then enqueues: give a fresh pending job that long to appear in Redis.
+_ENQUEUE_GRACE = timedelta(seconds=2)
+
+
+@dataclass
+class ReconcileReport:
+    """What one pass did."""
+
+    expired: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.expired or self.requeued)
+
+
+def reconcile(lease_seconds: int) -> ReconcileReport:
+    """Release expired leases, then enqueue every pending job that has no live queue state."""
+    report = ReconcileReport()
+    for job_id in store.expired_leases():
+        if store.release_lease(job_id, only_expired=True):
+            report.expired.append(job_id)
+    now = utcnow()
+    pending = store.pending_jobs(older_than=now - _ENQUEUE_GRACE)
+    if not pending:
+        return report
+    rq_jobs = RQJob.fetch_many([job_id for job_id, _ in pending], connection=get_redis())
+    for (job_id, updated_at), rq_job in zip(pending, rq_jobs, strict=True):
+        status = rq_job.get_status(refresh=False) if rq_job is not None else None
+        if status in _LIVE:
+            continue
+        # "started" while the row is pending: a worker is claiming it, or died before it could.
+        if status == RQStatus.STARTED and updated_at > now - timedelta(seconds=lease_seconds):
+            continue
+        if enqueue_job(job_id, replace=rq_job is not None):
+            report.requeued.append(job_id)
+    return report
+
+
+class Reconciler(threading.Thread):
+    """Runs `reconcile` every RECONCILE_INTERVAL; across workers, one pass at a time."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="jobsvc-reconciler", daemon=True)
+        self.app = app
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = self.app.config["RECONCILE_INTERVAL"]
+        while True:
+            try:
+                self.run_once()
+            except Exception:
+                # Redis or the database may be down; the next pass tries again.
+                log.exception("reconciler pass failed")
+            if self.stopped.wait(interval):
+                return
+
+    def run_once(self) -> ReconcileReport | None:
+        """One pass, if no other worker's reconciler holds the lock for this interval."""
+        with self.app.app_context():
+            interval_ms = max(int(self.app.config["RECONCILE_INTERVAL"] * 1000) - 100, 100)
+            lock = f"jobsvc:{self.app.config['QUEUE_NAME']}:reconciler"
+            if not get_redis().set(lock, self.name, nx=True, px=interval_ms):
+                return None
+            report = reconcile(self.app.config["LEASE_SECONDS"])
+            if report:
+                log.warning(
+                    "reconciler: released %d expired leases, re-enqueued %d jobs: %s",
+                    len(report.expired),
+                    len(report.requeued),
+                    ", ".join(report.requeued[:10]),
+                )
+            return report
+
+    def stop(self) -> None:
+        """Ask the thread to finish after its current pass."""
+        self.stopped.set()
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile_command() -> None:
+    """Re-enqueue jobs whose worker died or whose queue entry was lost."""
+    from flask import current_app
+
+    try:
+        report = reconcile(current_app.config["LEASE_SECONDS"])
+    except RedisError as exc:
+        raise click.ClickException(f"Redis is not reachable ({exc}); nothing was re-enqueued.") from exc
+    click.echo(f"Released {len(report.expired)} expired leases; re-enqueued {len(report.requeued)} jobs.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the `reconcile` command."""
+    app.cli.add_command(reconcile_command)
