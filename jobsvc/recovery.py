@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from redis.exceptions import RedisError
 from rq.job import Job as RQJob
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # States in which RQ will still hand the job to a worker by itself.
 _LIVE = {RQStatus.QUEUED, RQStatus.SCHEDULED, RQStatus.DEFERRED}
 # The web commits, then enqueues: give a fresh pending job that long to appear in Redis.
-_ENQUEUE_GRACE = timedelta(seconds=2)
+ENQUEUE_GRACE_SECONDS = 2.0
 
 
 @dataclass
@@ -37,18 +37,24 @@ class ReconcileReport:
         return bool(self.expired or self.requeued)
 
 
-def reconcile(lease_seconds: int) -> ReconcileReport:
-    """Release expired leases, then enqueue every pending job that has no live queue state."""
+def reconcile(lease_seconds: int, min_age: float = ENQUEUE_GRACE_SECONDS) -> ReconcileReport:
+    """Release expired leases, then enqueue every pending job (unchanged for `min_age`
+    seconds) that has no live queue state."""
     report = ReconcileReport()
     for job_id in store.expired_leases():
+        # The run that held the lease is dead, whatever RQ still says about it.
         if store.release_lease(job_id, only_expired=True):
             report.expired.append(job_id)
+            if enqueue_job(job_id, replace=True):
+                report.requeued.append(job_id)
     now = utcnow()
-    pending = store.pending_jobs(older_than=now - _ENQUEUE_GRACE)
+    pending = store.pending_jobs(older_than=now - timedelta(seconds=min_age))
     if not pending:
         return report
     rq_jobs = RQJob.fetch_many([job_id for job_id, _ in pending], connection=get_redis())
     for (job_id, updated_at), rq_job in zip(pending, rq_jobs, strict=True):
+        if job_id in report.requeued:
+            continue
         status = rq_job.get_status(refresh=False) if rq_job is not None else None
         if status in _LIVE:
             continue
@@ -102,13 +108,18 @@ class Reconciler(threading.Thread):
 
 
 @click.command("reconcile")
+@click.option(
+    "--min-age",
+    type=float,
+    default=ENQUEUE_GRACE_SECONDS,
+    show_default=True,
+    help="Leave pending jobs younger than this many seconds alone (they may be enqueued right now).",
+)
 @with_appcontext
-def reconcile_command() -> None:
+def reconcile_command(min_age: float) -> None:
     """Re-enqueue jobs whose worker died or whose queue entry was lost."""
-    from flask import current_app
-
     try:
-        report = reconcile(current_app.config["LEASE_SECONDS"])
+        report = reconcile(current_app.config["LEASE_SECONDS"], min_age)
     except RedisError as exc:
         raise click.ClickException(f"Redis is not reachable ({exc}); nothing was re-enqueued.") from exc
     click.echo(f"Released {len(report.expired)} expired leases; re-enqueued {len(report.requeued)} jobs.")

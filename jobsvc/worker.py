@@ -13,6 +13,7 @@ from rq.job import Job as RQJob
 
 from . import store
 from .config import timeout_warnings
+from .llm import preload
 from .queue import get_queue, get_redis
 from .recovery import Reconciler
 
@@ -60,6 +61,7 @@ def run_worker(app: Flask, *, burst: bool = False) -> bool:
     """Work the queue until stopped (SIGTERM finishes the current job first)."""
     for warning in timeout_warnings(app.config):
         log.warning(warning)
+    preload()
     with app.app_context():
         reconciler = Reconciler(app)
         reconciler.start()

@@ -227,3 +227,33 @@ def start_worker(
 def worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
     """One worker on the stack's queue, shared by the end-to-end tests."""
     return start_worker()
+
+
+class GunicornProcess:
+    """The web process as the Procfile runs it: gunicorn with jobsvc's config, on a free port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:jobsvc.gunicorn_conf", "wsgi:app"],
+            cwd=REPO,
+            env={**base, **env, "PORT": str(self.port)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: "API docs at" in self.log() or self.process.poll() is not None, what="gunicorn")
+        assert self.process.poll() is None, self.log()
+
+    def log(self) -> str:
+        """Everything gunicorn has printed so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), then wait."""
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self._log.close()

@@ -118,6 +118,13 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or get killed mid-call hang up on us; that is their business.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
     def __init__(self, state: FakeLLMState, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.state = state

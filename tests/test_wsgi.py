@@ -3,45 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SETTING_KEYS, free_port
+from tests.conftest import GunicornProcess
 from tests.support import TERMINAL, wait_for
 
 
 def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
+    """One JSON request; returns the status and the decoded body."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, json.loads(response.read())
 
 
 @pytest.fixture
-def gunicorn(app, stack_env, tmp_path: Path):
-    port = free_port()
-    base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:jobsvc.gunicorn_conf", "wsgi:app"],
-        cwd=REPO,
-        env={**base, **stack_env, "PORT": str(port), "WEB_CONCURRENCY": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: "API docs at" in (tmp_path / "gunicorn.log").read_text(), timeout=20, what="gunicorn")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+def gunicorn(app, stack_env, tmp_path):
+    server = GunicornProcess({**stack_env, "WEB_CONCURRENCY": "1"}, tmp_path / "gunicorn.log")
+    yield server.url
+    server.stop()
 
 
 def test_a_job_posted_over_http_succeeds(gunicorn, worker):

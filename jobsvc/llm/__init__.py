@@ -75,6 +75,11 @@ def create_provider(config: dict[str, Any]) -> LLMProvider:
     return OfflineProvider()
 
 
+def preload() -> None:
+    """Import every provider's code now, so that forked work horses do not pay for it per job."""
+    from . import offline, openai_provider  # noqa: F401
+
+
 def get_provider() -> LLMProvider:
     """This process's provider for the current app, created on first use (after any fork)."""
     state = current_app.extensions.setdefault("jobsvc.llm", {})
