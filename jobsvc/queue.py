@@ -29,6 +29,16 @@ def get_redis() -> Redis:
     return state["client"]
 
 
+def blocking_redis() -> Redis:
+    """A Redis client for RQ's worker loop: no read timeout, since BLPOP waits minutes by design."""
+    return Redis.from_url(
+        current_app.config["REDIS_URL"],
+        socket_connect_timeout=2,
+        socket_keepalive=True,
+        health_check_interval=30,
+    )
+
+
 def get_queue() -> Queue:
     """The RQ queue named by QUEUE_NAME."""
     return Queue(current_app.config["QUEUE_NAME"], connection=get_redis())

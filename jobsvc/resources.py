@@ -20,7 +20,7 @@ IDEMPOTENCY_HEADER = {
     "required": False,
     "description": "Any string of 1 to 255 printable ASCII characters. A retried POST with the same key and "
     "body returns the first request's event_id instead of creating a second job.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
 }
 # Retry-After for a full queue: long enough for workers to make progress.
 OVERLOADED_RETRY_AFTER = 10
@@ -99,7 +99,16 @@ class Jobs(MethodView):
         return {"event_id": job.id}, 201, headers
 
 
-@blp.route("/<event_id>/", strict_slashes=False)
+EVENT_ID_PARAMETER = {
+    "in": "path",
+    "name": "event_id",
+    "required": True,
+    "description": "The id POST /jobs/ returned; any letter case. Anything else is a 404 that says so.",
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+
+@blp.route("/<event_id>/", strict_slashes=False, parameters=[EVENT_ID_PARAMETER])
 class JobItem(MethodView):
     """One job."""
 

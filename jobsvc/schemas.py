@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from flask import current_app
-from marshmallow import RAISE, Schema, ValidationError, fields, validates
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 from .models import JobStatus
 
@@ -29,6 +29,8 @@ class JobCreateSchema(Schema):
 
     input_text = fields.String(
         required=True,
+        # Documented as a pattern too, so that clients (and fuzzers) know blank text is refused.
+        validate=validate.Regexp(r"[\s\S]*\S", error="input_text must not be blank."),
         metadata={
             "description": "The guideline text to summarize; not blank, at most MAX_INPUT_CHARS "
             "characters (default 100,000).",
@@ -38,8 +40,6 @@ class JobCreateSchema(Schema):
 
     @validates("input_text")
     def _check_input_text(self, value: str, **_: Any) -> None:
-        if not value.strip():
-            raise ValidationError("input_text must not be blank.")
         limit = current_app.config["MAX_INPUT_CHARS"]
         if len(value) > limit:
             raise ValidationError(f"input_text has {len(value)} characters; the limit is {limit}.")

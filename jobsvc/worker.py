@@ -8,13 +8,13 @@ from typing import Any
 
 from flask import Flask
 from redis.exceptions import RedisError
-from rq import Worker
+from rq import Queue, Worker
 from rq.job import Job as RQJob
 
 from . import store
 from .config import timeout_warnings
 from .llm import preload
-from .queue import get_queue, get_redis
+from .queue import blocking_redis, get_redis
 from .recovery import Reconciler
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,10 @@ def run_worker(app: Flask, *, burst: bool = False) -> bool:
         try:
             while True:
                 wait_for_redis(app)
+                connection = blocking_redis()
                 worker = Worker(
-                    [get_queue()],
-                    connection=get_redis(),
+                    [Queue(app.config["QUEUE_NAME"], connection=connection)],
+                    connection=connection,
                     work_horse_killed_handler=_horse_killed_handler(app),
                 )
                 # Retry Redis every few seconds, not RQ's default of up to a minute.

@@ -97,9 +97,9 @@ def fake_llm() -> Iterator[FakeOpenAIServer]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_llm_script(request: pytest.FixtureRequest) -> None:
-    if "fake_llm" in request.fixturenames:
-        request.getfixturevalue("fake_llm").state.reset()
+def _fresh_llm_script(fake_llm: FakeOpenAIServer) -> None:
+    # Every test starts with a prompt, healthy LLM, whatever the last one scripted.
+    fake_llm.state.reset()
 
 
 @pytest.fixture(scope="session")
@@ -224,9 +224,33 @@ def start_worker(
 
 
 @pytest.fixture(scope="session")
-def worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
-    """One worker on the stack's queue, shared by the end-to-end tests."""
-    return start_worker()
+def e2e_env(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A database and queue of their own for end-to-end tests, so no other test's jobs queue up there."""
+    folder = tmp_path_factory.mktemp("e2e")
+    return {**stack_env, "DATABASE_URL": f"sqlite:///{folder}/e2e.sqlite3", "QUEUE_NAME": "e2e"}
+
+
+@pytest.fixture(scope="session")
+def e2e_app(e2e_env: dict[str, str]) -> Flask:
+    """The app on the end-to-end database."""
+    app = create_app({**settings_from(e2e_env), "TESTING": True})
+    with app.app_context():
+        create_schema()
+    return app
+
+
+@pytest.fixture
+def e2e_client(e2e_app: Flask) -> FlaskClient:
+    """An HTTP client for the end-to-end app."""
+    return e2e_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def worker(
+    start_worker: Callable[..., WorkerProcess], e2e_app: Flask, e2e_env: dict[str, str]
+) -> WorkerProcess:
+    """One worker on the end-to-end queue, shared by the end-to-end tests."""
+    return start_worker(**e2e_env)
 
 
 class GunicornProcess:
@@ -257,3 +281,12 @@ class GunicornProcess:
         self.process.terminate()
         self.process.wait(timeout=30)
         self._log.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many requests the API fuzzer generated."""
+    from tests.test_fuzz import GENERATED
+
+    if GENERATED:
+        per_operation = ", ".join(f"{label}: {count}" for label, count in sorted(GENERATED.items()))
+        terminalreporter.write_line(f"schemathesis sent {sum(GENERATED.values())} requests ({per_operation})")

@@ -21,7 +21,7 @@ class FakeLLMState:
     """What the server does next, and what it has seen."""
 
     delay: float = 0.0
-    failures: deque[tuple[int, str | None]] = field(default_factory=deque)
+    failures: deque[tuple[int, str | None, str | None]] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -32,10 +32,21 @@ class FakeLLMState:
             self.failures.clear()
             self.requests.clear()
 
-    def fail_next(self, status: int, times: int = 1, code: str | None = None) -> None:
-        """Answer the next `times` calls with HTTP `status` (and OpenAI error `code`)."""
+    def fail_next(
+        self, status: int, times: int = 1, code: str | None = None, matching: str | None = None
+    ) -> None:
+        """Answer the next `times` calls (that mention `matching`) with HTTP `status` and error `code`."""
         with self.lock:
-            self.failures.extend([(status, code)] * times)
+            self.failures.extend([(status, code, matching)] * times)
+
+    def _take_failure(self, messages: list[dict[str, str]]) -> tuple[int, str | None] | None:
+        text = " ".join(m.get("content", "") for m in messages)
+        for failure in self.failures:
+            status, code, matching = failure
+            if matching is None or matching in text:
+                self.failures.remove(failure)
+                return status, code
+        return None
 
     def calls_for(self, text: str) -> list[dict[str, Any]]:
         """The recorded requests whose user message mentions `text`."""
@@ -101,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
             state.requests.append(
                 {"model": body.get("model"), "messages": body.get("messages", []), "at": time.time()}
             )
-            failure = state.failures.popleft() if state.failures else None
+            failure = state._take_failure(body.get("messages", []))
             delay = state.delay
         if delay:
             time.sleep(delay)

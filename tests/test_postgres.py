@@ -46,11 +46,13 @@ def test_transitions_keep_utc_and_guard_finished_jobs(pg_app):
 
 
 def test_a_job_succeeds_through_a_worker_on_postgres(pg_app, postgres_env, start_worker, fake_llm):
-    start_worker(**postgres_env)
+    worker = start_worker(**postgres_env)
     client = pg_app.test_client()
     text = f"Lock the door {uuid.uuid4()}."
-
-    job = wait_for_job(client, submit(client, text))
+    try:
+        job = wait_for_job(client, submit(client, text))
+    finally:
+        worker.stop()  # before this module's PostgreSQL goes away
 
     assert job["status"] == "succeeded", job
     assert len(fake_llm.state.calls_for(text)) == 2

@@ -96,8 +96,8 @@ def _unique(text: str) -> str:
 
 
 def test_a_job_survives_four_rate_limits_in_a_row(client, fault_worker, fake_llm):
-    fake_llm.state.fail_next(429, times=4)
     text = _unique("Wear gloves.")
+    fake_llm.state.fail_next(429, times=4, matching=text)
 
     job = wait_for_job(client, submit(client, text))
 
@@ -106,8 +106,8 @@ def test_a_job_survives_four_rate_limits_in_a_row(client, fault_worker, fake_llm
 
 
 def test_insufficient_quota_fails_at_once_with_what_to_do(client, fault_worker, fake_llm):
-    fake_llm.state.fail_next(429, code="insufficient_quota")
     text = _unique("Wear gloves.")
+    fake_llm.state.fail_next(429, code="insufficient_quota", matching=text)
 
     job = wait_for_job(client, submit(client, text))
 
@@ -117,8 +117,8 @@ def test_insufficient_quota_fails_at_once_with_what_to_do(client, fault_worker, 
 
 
 def test_worker_logs_hold_no_key_and_no_input_text(client, fault_worker, fake_llm, fault_env):
-    fake_llm.state.fail_next(401)
     texts = [_unique("Confidential: the vault code is 4711."), _unique("Secret plans for the launch.")]
+    fake_llm.state.fail_next(401, matching=texts[0])
     for text in texts:
         wait_for_job(client, submit(client, text))
 

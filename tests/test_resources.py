@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from jobsvc import create_app
+from jobsvc.database import create_schema
 from tests.conftest import settings_from
 from tests.support import submit
 
@@ -136,3 +137,49 @@ def test_post_is_accepted_and_kept_pending_when_redis_is_down(stack_env):
     event_id = submit(client, "Wear gloves.")
 
     assert client.get(f"/jobs/{event_id}/").get_json()["status"] == "pending"
+
+
+def test_a_retried_post_with_the_same_idempotency_key_returns_the_same_job(client):
+    headers = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
+    first = client.post("/jobs/", json={"input_text": "Wear gloves."}, headers=headers)
+    again = client.post("/jobs/", json={"input_text": "Wear gloves."}, headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json()["event_id"] == first.get_json()["event_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+
+
+def test_the_same_idempotency_key_with_another_body_is_409(client):
+    headers = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
+    event_id = client.post("/jobs/", json={"input_text": "Wear gloves."}, headers=headers).get_json()[
+        "event_id"
+    ]
+
+    body = assert_json_error(client.post("/jobs/", json={"input_text": "Other."}, headers=headers), 409)
+    assert event_id in body["message"] and "new key" in body["message"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "clé"])
+def test_an_unusable_idempotency_key_is_400(client, key):
+    response = client.post("/jobs/", json={"input_text": "x"}, headers={"Idempotency-Key": key})
+    assert "Idempotency-Key" in assert_json_error(response, 400)["message"]
+
+
+def test_a_full_queue_answers_429_with_retry_after(stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/full.sqlite3", "QUEUE_NAME": "nobody-listens"}
+    app = create_app({**settings_from(env), "MAX_PENDING_JOBS": 2})
+    with app.app_context():
+        create_schema()
+    client = app.test_client()
+    replayable = {"Idempotency-Key": "first"}
+    client.post("/jobs/", json={"input_text": "one"}, headers=replayable)
+    submit(client, "two")
+
+    response = client.post("/jobs/", json={"input_text": "three"})
+
+    body = assert_json_error(response, 429)
+    assert int(response.headers["Retry-After"]) > 0
+    assert "2 jobs are waiting" in body["message"]
+    # A retry of an accepted request still gets its id back.
+    assert client.post("/jobs/", json={"input_text": "one"}, headers=replayable).status_code == 201

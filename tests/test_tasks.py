@@ -42,8 +42,8 @@ def test_a_run_after_a_checkpoint_resumes_at_step_two(fake_llm):
 
 
 def test_a_permanent_llm_error_fails_the_job_without_retrying(fake_llm):
-    fake_llm.state.fail_next(401)
-    job_id, _ = new_job()
+    job_id, text = new_job()
+    fake_llm.state.fail_next(401, matching=text)
 
     assert run_job(job_id) == "failed"
 

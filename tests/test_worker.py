@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 
+from jobsvc import create_app
+from jobsvc.database import create_schema
+from tests.conftest import settings_from
 from tests.support import submit, wait_for_job
 
 
-def test_job_succeeds_through_a_worker_in_exactly_two_llm_calls(client, worker, fake_llm):
+def test_job_succeeds_through_a_worker_in_exactly_two_llm_calls(e2e_client, worker, fake_llm):
     text = f"Wash your hands before work. Document {uuid.uuid4()} in the log."
-    job = wait_for_job(client, submit(client, text))
+    job = wait_for_job(e2e_client, submit(e2e_client, text))
 
     assert job["status"] == "succeeded", job
     assert job["summary"] == f"SUMMARY OF {text}"
@@ -21,24 +24,26 @@ def test_job_succeeds_through_a_worker_in_exactly_two_llm_calls(client, worker, 
     assert checklist_call["messages"][-1]["content"] == job["summary"]
 
 
-def test_rejected_api_key_fails_the_job_with_an_actionable_error(client, worker, fake_llm):
-    fake_llm.state.fail_next(401)
-    job = wait_for_job(client, submit(client, f"Lock the door {uuid.uuid4()}."))
+def test_rejected_api_key_fails_the_job_with_an_actionable_error(e2e_client, worker, fake_llm):
+    text = f"Lock the door {uuid.uuid4()}."
+    fake_llm.state.fail_next(401, matching=text)
+    job = wait_for_job(e2e_client, submit(e2e_client, text))
 
     assert job["status"] == "failed"
     assert "rejected the API key" in job["error"] and "OPENAI_API_KEY" in job["error"]
     assert "sk-test" not in job["error"]
 
 
-def test_offline_provider_works_with_no_api_key(client, start_worker, stack_env, app):
-    offline_queue = "test-offline"
-    start_worker(QUEUE_NAME=offline_queue, LLM_PROVIDER="auto", OPENAI_API_KEY="")
-    app.config["QUEUE_NAME"] = offline_queue
-    try:
-        text = "All staff must wear gloves. The canteen opened in 1999. Report spills at once."
-        job = wait_for_job(client, submit(client, text))
-    finally:
-        app.config["QUEUE_NAME"] = stack_env["QUEUE_NAME"]
+def test_offline_provider_works_with_no_api_key(start_worker, e2e_env, tmp_path):
+    env = {**e2e_env, "DATABASE_URL": f"sqlite:///{tmp_path}/offline.sqlite3", "QUEUE_NAME": "offline"}
+    app = create_app(settings_from(env))
+    with app.app_context():
+        create_schema()
+    start_worker(**{**env, "LLM_PROVIDER": "auto", "OPENAI_API_KEY": ""})
+    client = app.test_client()
+
+    text = "All staff must wear gloves. The canteen opened in 1999. Report spills at once."
+    job = wait_for_job(client, submit(client, text))
 
     assert job["status"] == "succeeded", job
     assert (job["provider"], job["model"]) == ("offline", "extractive-v1")

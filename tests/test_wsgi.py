@@ -22,8 +22,8 @@ def http(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def gunicorn(app, stack_env, tmp_path):
-    server = GunicornProcess({**stack_env, "WEB_CONCURRENCY": "1"}, tmp_path / "gunicorn.log")
+def gunicorn(e2e_app, e2e_env, tmp_path):
+    server = GunicornProcess({**e2e_env, "WEB_CONCURRENCY": "1"}, tmp_path / "gunicorn.log")
     yield server.url
     server.stop()
 
