@@ -142,7 +142,9 @@ def test_sigkill_of_the_work_horse_reruns_the_job_from_its_checkpoint(client, fa
 
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
-    assert time.monotonic() - killed_at < 30
+    recovery = time.monotonic() - killed_at
+    print(f"\nwork horse killed: job succeeded {recovery:.1f}s later")
+    assert recovery < 30
 
 
 def test_sigkill_of_the_worker_parent_lets_its_horse_finish(client, fault_worker, fake_llm):
@@ -176,7 +178,7 @@ def test_sigkill_of_parent_and_horse_together_is_recovered_by_a_live_worker(
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
     recovery = time.monotonic() - live_since
-    print(f"\nrecovered {recovery:.1f}s after a live worker existed")
+    print(f"\nparent and horse killed: job succeeded {recovery:.1f}s after a live worker existed")
     assert recovery < 30
 
 
