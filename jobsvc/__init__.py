@@ -7,11 +7,12 @@ import os
 from typing import Any
 
 from flask import Blueprint, Flask
+from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
 from . import database, errors, queue, recovery
 from .config import database_url, instance_path, read_settings, redis_url
-from .extensions import api, db
+from .extensions import db
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -40,6 +41,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             }
         },
     )
+    if app.config["API_KEYS"]:
+        # Declared only when enforced: Swagger UI then shows its Authorize button.
+        app.config["API_SPEC_OPTIONS"] |= {
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        }
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -49,12 +56,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     database.init_app(app)
     queue.init_app(app)
     recovery.init_app(app)
-    api.init_app(app)
+    api = Api(app)
     errors.init_app(app)
 
     from .resources import blp as jobs_blp
 
     api.register_blueprint(jobs_blp)
+    # X-Pagination carries JSON text; an object `schema` on a header would mean "k,v,k,v".
+    api.spec.components.headers["PAGINATION"] = {
+        "description": "Pagination metadata, as JSON.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PaginationMetadata"}}},
+    }
     # Swagger UI's scripts come from the swagger-ui-bundle wheel: /docs/ renders offline.
     app.register_blueprint(
         Blueprint(

@@ -32,6 +32,10 @@ def _provider(raw: str) -> str:
     return value
 
 
+def _key_list(raw: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in raw.split(",") if key.strip())
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration key: its default (None means unset) and what it is for."""
@@ -103,6 +107,12 @@ SETTINGS: tuple[Setting, ...] = (
         "10000",
         "Pending jobs beyond which POST answers 429 with Retry-After.",
         _positive_int,
+    ),
+    Setting(
+        "API_KEYS",
+        None,
+        "Comma-separated API keys; when set, every /jobs request needs Authorization: Bearer <key>.",
+        _key_list,
     ),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),

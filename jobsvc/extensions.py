@@ -1,6 +1,9 @@
-"""Extensions, created unbound here and bound to an app in `create_app`."""
+"""Extensions, created unbound here and bound to an app in `create_app`.
 
-from flask_smorest import Api
+flask-smorest's `Api` is the exception: it keeps one OpenAPI spec per instance, so
+each app gets its own from `create_app` (a shared one would mix the specs of two apps).
+"""
+
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -11,4 +14,3 @@ class Base(DeclarativeBase):
 
 # Objects stay readable after commit: a view returns the row it just wrote.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-api = Api()

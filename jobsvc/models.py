@@ -15,12 +15,13 @@ from .extensions import db
 
 
 class JobStatus(enum.StrEnum):
-    """Where a job is in its life: pending → running → succeeded | failed."""
+    """Where a job is in its life: pending → running → succeeded | failed, or canceled."""
 
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    CANCELED = "canceled"
 
     @property
     def is_terminal(self) -> bool:
@@ -28,7 +29,7 @@ class JobStatus(enum.StrEnum):
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
 
 
 def utcnow() -> datetime:
@@ -82,6 +83,13 @@ class Job(db.Model):  # type: ignore[name-defined]
     provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(default=0)
+    # Starts since the last client retry: what MAX_ATTEMPTS bounds.
+    run_attempts: Mapped[int] = mapped_column(default=0)
+    retries: Mapped[int] = mapped_column(default=0)
+    # Tokens the provider reported for the steps whose output was kept.
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    total_tokens: Mapped[int] = mapped_column(default=0)
     # Who runs the job, and until when, unless renewed: no two workers run it at once.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -92,6 +100,17 @@ class Job(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def usage(self) -> dict[str, int] | None:
+        """Token usage so far, or None before any step finished."""
+        if not self.total_tokens:
+            return None
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.status.value}>"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Any
 
-from flask import request, url_for
+from flask import current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from . import store
 from .models import Job
-from .schemas import JobCreatedSchema, JobCreateSchema, JobSchema
-from .service import Overloaded, submit_job
+from .schemas import JobCreatedSchema, JobCreateSchema, JobListItemSchema, JobListQuerySchema, JobSchema
+from .service import Overloaded, WrongStatus, cancel_job, retry_job, submit_job
 
 IDEMPOTENCY_HEADER = {
     "in": "header",
@@ -22,6 +23,7 @@ IDEMPOTENCY_HEADER = {
     "body returns the first request's event_id instead of creating a second job.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
 }
+MAX_OFFSET = 2**53
 # Retry-After for a full queue: long enough for workers to make progress.
 OVERLOADED_RETRY_AFTER = 10
 
@@ -29,9 +31,36 @@ blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Submit docume
 
 
 @blp.before_request
+def _require_api_key() -> None:
+    keys = current_app.config["API_KEYS"]
+    if not keys:
+        return
+    scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
+    # Compare with every key, in constant time, so timing tells nothing about any of them.
+    matches = [hmac.compare_digest(provided.strip().encode(), key.encode()) for key in keys]
+    if scheme.lower() != "bearer" or not any(matches):
+        abort(
+            401,
+            message="Send a valid API key as the header Authorization: Bearer <key>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+@blp.before_request
 def _require_json_body() -> None:
-    if request.method == "POST" and not request.is_json:
+    if request.method == "POST" and request.content_length and not request.is_json:
         abort(415, message="Send the body as JSON with the header Content-Type: application/json.")
+
+
+class ListedJob:
+    """A job as a list shows it: `input_text` only when the client asked for it."""
+
+    def __init__(self, job: Job, include_input: bool) -> None:
+        self.job = job
+        self.input_text = job.input_text if include_input else None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.job, name)
 
 
 def _idempotency_key() -> str | None:
@@ -57,6 +86,24 @@ def _find_job(event_id: str) -> Job:
 @blp.route("/", strict_slashes=False)
 class Jobs(MethodView):
     """The collection of jobs."""
+
+    @blp.arguments(JobListQuerySchema, location="query")
+    @blp.response(200, JobListItemSchema(many=True))
+    @blp.paginate()
+    def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[ListedJob]:
+        """List jobs, newest first; filter by status and creation time."""
+        page = pagination_parameters.page
+        size = pagination_parameters.page_size
+        jobs, total = store.list_jobs(
+            status=filters.get("status"),
+            created_after=filters.get("created_after"),
+            created_before=filters.get("created_before"),
+            # Pages past the end are empty; past this, databases overflow their integers.
+            offset=min((page - 1) * size, MAX_OFFSET),
+            limit=size,
+        )
+        pagination_parameters.item_count = total
+        return [ListedJob(job, filters["include_input"]) for job in jobs]
 
     @blp.doc(parameters=[IDEMPOTENCY_HEADER])
     @blp.arguments(JobCreateSchema)
@@ -117,3 +164,33 @@ class JobItem(MethodView):
     def get(self, event_id: str) -> Job:
         """Read a job: its status and, once it succeeded, its summary and checklist."""
         return _find_job(event_id)
+
+
+@blp.route("/<event_id>/cancel", strict_slashes=False, parameters=[EVENT_ID_PARAMETER])
+class JobCancel(MethodView):
+    """Canceling a job."""
+
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="No job has this id.")
+    @blp.alt_response(409, response="DEFAULT_ERROR", description="The job has already succeeded or failed.")
+    def post(self, event_id: str) -> Job:
+        """Cancel a pending job or stop a running one; its status becomes `canceled`."""
+        try:
+            return cancel_job(_find_job(event_id))
+        except WrongStatus as wrong:
+            abort(409, message=f"Job {wrong.job.id} has already {wrong.job.status.value}; nothing to cancel.")
+
+
+@blp.route("/<event_id>/retry", strict_slashes=False, parameters=[EVENT_ID_PARAMETER])
+class JobRetry(MethodView):
+    """Retrying a job."""
+
+    @blp.response(200, JobSchema)
+    @blp.alt_response(404, response="DEFAULT_ERROR", description="No job has this id.")
+    @blp.alt_response(409, response="DEFAULT_ERROR", description="The job has succeeded.")
+    def post(self, event_id: str) -> Job:
+        """Run a failed or canceled job again, same id, resuming from its summary if it has one."""
+        try:
+            return retry_job(_find_job(event_id))
+        except WrongStatus as wrong:
+            abort(409, message=f"Job {wrong.job.id} has succeeded; there is nothing to retry.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, ClassVar
 
 from flask import current_app
@@ -53,6 +54,14 @@ class JobCreatedSchema(Schema):
     )
 
 
+class UsageSchema(Schema):
+    """Token counts, as the provider reported them (the offline provider counts words)."""
+
+    prompt_tokens = fields.Integer(required=True)
+    completion_tokens = fields.Integer(required=True)
+    total_tokens = fields.Integer(required=True)
+
+
 class JobSchema(Schema):
     """A job and what the pipeline made of it."""
 
@@ -62,7 +71,7 @@ class JobSchema(Schema):
         JobStatus,
         by_value=True,
         required=True,
-        metadata={"description": "pending → running → succeeded | failed."},
+        metadata={"description": "pending → running → succeeded | failed; canceled on request."},
     )
     summary = fields.String(allow_none=True, metadata={"description": "Step 1's output."})
     checklist = fields.String(
@@ -80,7 +89,49 @@ class JobSchema(Schema):
     )
     model = fields.String(allow_none=True, metadata={"example": "extractive-v1"})
     attempts = fields.Integer(metadata={"description": "How many times a worker started the job."})
+    retries = fields.Integer(metadata={"description": "How many times a client asked for a retry."})
+    usage = fields.Nested(
+        UsageSchema,
+        allow_none=True,
+        metadata={"description": "Tokens the provider reported for the steps kept; null before any."},
+    )
     created_at = fields.DateTime(required=True, metadata={"description": "ISO 8601, UTC."})
     updated_at = fields.DateTime(required=True, metadata={"description": "Moves on every change."})
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
+
+
+EXCERPT_CHARS = 200
+
+
+class JobListItemSchema(JobSchema):
+    """A job in a list: an excerpt of its input always, the whole input when asked for."""
+
+    input_text = fields.String(
+        allow_none=True, metadata={"description": "The whole input, with include_input=true; else null."}
+    )
+    input_excerpt = fields.Method(
+        "_excerpt", metadata={"description": f"The first {EXCERPT_CHARS} characters of input_text."}
+    )
+
+    def _excerpt(self, item: Any) -> str:
+        text = item.job.input_text
+        return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+class JobListQuerySchema(Schema):
+    """Filters for `GET /jobs/`."""
+
+    class Meta:
+        unknown = RAISE
+
+    status = fields.Enum(JobStatus, by_value=True, metadata={"description": "Only jobs in this status."})
+    created_after = fields.AwareDateTime(
+        default_timezone=UTC, metadata={"description": "ISO 8601; jobs created at or after this instant."}
+    )
+    created_before = fields.AwareDateTime(
+        default_timezone=UTC, metadata={"description": "ISO 8601; jobs created before this instant."}
+    )
+    include_input = fields.Boolean(
+        load_default=False, metadata={"description": "Return each job's whole input_text too."}
+    )

@@ -7,12 +7,23 @@ import logging
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job as RQJob
 
 from . import store
-from .models import Job
-from .queue import enqueue_job
+from .models import Job, JobStatus
+from .queue import enqueue_job, get_redis
 
 log = logging.getLogger(__name__)
+
+
+class WrongStatus(Exception):
+    """The job's status does not allow what was asked."""
+
+    def __init__(self, job: Job, action: str) -> None:
+        super().__init__(job.id, action)
+        self.job, self.action = job, action
 
 
 class Overloaded(Exception):
@@ -44,3 +55,40 @@ def submit_job(input_text: str, idempotency_key: str | None = None) -> tuple[Job
         log.warning("job %s accepted but not queued yet: %s", job.id, type(exc).__name__)
     log.info("job %s status=pending attempt=0", job.id)
     return job, True
+
+
+def cancel_job(job: Job) -> Job:
+    """Cancel a pending job, or stop a running one; canceling twice is not an error."""
+    if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        raise WrongStatus(job, "cancel")
+    was_running = job.status is JobStatus.RUNNING
+    if store.cancel_job(job.id):
+        log.info("job %s status=canceled attempt=%d", job.id, job.attempts)
+        try:
+            if was_running:
+                # The work horse dies; its writes were already refused by the status guard.
+                send_stop_job_command(get_redis(), job.id)
+            else:
+                RQJob.fetch(job.id, connection=get_redis()).cancel()
+        except (RedisError, InvalidJobOperation, NoSuchJobError) as exc:
+            log.info("job %s canceled in the database; queue says %s", job.id, type(exc).__name__)
+    return _reloaded(job)
+
+
+def retry_job(job: Job) -> Job:
+    """Run a failed or canceled job again under the same id; retrying twice is not an error."""
+    if job.status is JobStatus.SUCCEEDED:
+        raise WrongStatus(job, "retry")
+    if store.reopen_job(job.id):
+        log.info("job %s status=pending attempt=%d (retry)", job.id, job.attempts)
+        try:
+            enqueue_job(job.id, replace=True)
+        except RedisError as exc:
+            log.warning("job %s reopened but not queued yet: %s", job.id, type(exc).__name__)
+    return _reloaded(job)
+
+
+def _reloaded(job: Job) -> Job:
+    fresh = store.get_job(job.id)
+    assert fresh is not None  # jobs are never deleted while a request holds one
+    return fresh

@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 
 from .database import write_transaction
 from .extensions import db
+from .llm import Usage
 from .models import Job, JobStatus, new_job_id, utcnow
 
 _UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING)
@@ -42,6 +43,11 @@ def create_job(
             input_text=input_text,
             status=JobStatus.PENDING,
             attempts=0,
+            run_attempts=0,
+            retries=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            total_tokens=0,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
             created_at=now,
@@ -59,6 +65,29 @@ def get_job(job_id: str) -> Job | None:
 def job_id_for_key(idempotency_key: str) -> str | None:
     """The id of the job an Idempotency-Key created, if any."""
     return db.session.scalar(select(Job.id).where(Job.idempotency_key == idempotency_key))
+
+
+def list_jobs(
+    *,
+    status: JobStatus | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[Job], int]:
+    """One page of jobs, newest first, and how many match in all."""
+    conditions: list[ColumnElement[bool]] = []
+    if status is not None:
+        conditions.append(Job.status == status)
+    if created_after is not None:
+        conditions.append(Job.created_at >= created_after)
+    if created_before is not None:
+        conditions.append(Job.created_at < created_before)
+    total = db.session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+    page = db.session.scalars(
+        select(Job).where(*conditions).order_by(Job.created_at.desc(), Job.id).offset(offset).limit(limit)
+    )
+    return list(page), total
 
 
 def count_pending() -> int:
@@ -96,6 +125,7 @@ def claim_job(job_id: str, owner: str, lease_seconds: int) -> Job | None:
         _lease_is_free(now),
         status=JobStatus.RUNNING,
         attempts=Job.attempts + 1,
+        run_attempts=Job.run_attempts + 1,
         lease_owner=owner,
         lease_expires_at=now + timedelta(seconds=lease_seconds),
         started_at=func.coalesce(Job.started_at, now),
@@ -125,16 +155,27 @@ def _held_by(owner: str) -> list[ColumnElement[bool]]:
     return [Job.status == JobStatus.RUNNING, Job.lease_owner == owner]
 
 
-def save_summary(job_id: str, owner: str, summary: str, provider: str, model: str) -> bool:
+def _add_usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": Job.prompt_tokens + usage.prompt_tokens,
+        "completion_tokens": Job.completion_tokens + usage.completion_tokens,
+        "total_tokens": Job.total_tokens + usage.total_tokens,
+    }
+
+
+def save_summary(job_id: str, owner: str, summary: str, provider: str, model: str, usage: Usage) -> bool:
     """Checkpoint step 1 so a re-run resumes at step 2."""
-    return _update(job_id, *_held_by(owner), summary=summary, provider=provider, model=model)
+    return _update(
+        job_id, *_held_by(owner), summary=summary, provider=provider, model=model, **_add_usage(usage)
+    )
 
 
-def complete_job(job_id: str, owner: str, checklist: str) -> bool:
+def complete_job(job_id: str, owner: str, checklist: str, usage: Usage) -> bool:
     """Store the checklist and mark the job succeeded."""
     return _update(
         job_id,
         *_held_by(owner),
+        **_add_usage(usage),
         checklist=checklist,
         status=JobStatus.SUCCEEDED,
         error=None,
@@ -155,6 +196,32 @@ def fail_job(job_id: str, error: str, owner: str | None = None) -> bool:
         finished_at=utcnow(),
         lease_owner=None,
         lease_expires_at=None,
+    )
+
+
+def cancel_job(job_id: str) -> bool:
+    """Cancel a pending or running job; True if it was unfinished."""
+    return _update(
+        job_id,
+        Job.status.in_(_UNFINISHED),
+        status=JobStatus.CANCELED,
+        error="Canceled on request.",
+        finished_at=utcnow(),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+
+
+def reopen_job(job_id: str) -> bool:
+    """Put a failed or canceled job back to pending for another run; its checkpoints stay."""
+    return _update(
+        job_id,
+        Job.status.in_((JobStatus.FAILED, JobStatus.CANCELED)),
+        status=JobStatus.PENDING,
+        error=None,
+        finished_at=None,
+        run_attempts=0,
+        retries=Job.retries + 1,
     )
 
 

@@ -53,7 +53,7 @@ def run_job(job_id: str) -> str:
         if job is None:
             log.info("job %s skipped: missing, finished, or running elsewhere", job_id)
             return "skipped"
-        if job.attempts > app.config["MAX_ATTEMPTS"]:
+        if job.run_attempts > app.config["MAX_ATTEMPTS"]:
             message = (
                 f"Gave up after {app.config['MAX_ATTEMPTS']} attempts: the worker running this job "
                 "stopped each time (killed, crashed or out of memory)."
@@ -68,10 +68,11 @@ def run_job(job_id: str) -> str:
                 provider = get_provider()
                 summary = job.summary
                 if summary is None:
-                    summary = pipeline.summarize(provider, job.input_text).text
-                    store.save_summary(job_id, owner, summary, provider.name, provider.model)
-                checklist = pipeline.make_checklist(provider, summary).text
-                finished = store.complete_job(job_id, owner, checklist)
+                    step_one = pipeline.summarize(provider, job.input_text)
+                    summary = step_one.text
+                    store.save_summary(job_id, owner, summary, provider.name, provider.model, step_one.usage)
+                step_two = pipeline.make_checklist(provider, summary)
+                finished = store.complete_job(job_id, owner, step_two.text, step_two.usage)
             except LLMError as exc:
                 log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, exc)
                 store.fail_job(job_id, str(exc), owner)

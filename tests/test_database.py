@@ -9,8 +9,11 @@ from sqlalchemy import func, select, text
 from jobsvc import create_app, store
 from jobsvc.database import create_schema, write_transaction
 from jobsvc.extensions import db
+from jobsvc.llm import Usage
 from jobsvc.models import Job, JobStatus, utcnow
 from tests.conftest import settings_from
+
+NO_USAGE = Usage()
 
 
 def test_sqlite_runs_in_wal_with_a_busy_timeout(app):
@@ -32,8 +35,8 @@ def test_concurrent_writers_never_hit_database_is_locked(stack_env, tmp_path):
         with app.app_context():
             job_id = store.create_job("Wear gloves.")[0].id
             store.claim_job(job_id, "me", 10)
-            store.save_summary(job_id, "me", "S", "offline", "m")
-            store.complete_job(job_id, "me", "- a")
+            store.save_summary(job_id, "me", "S", "offline", "m", NO_USAGE)
+            store.complete_job(job_id, "me", "- a", NO_USAGE)
             return store.get_job(job_id).status
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -8,6 +8,7 @@ import pytest
 
 from jobsvc import create_app, store
 from jobsvc.database import create_schema
+from jobsvc.llm import Usage
 from jobsvc.models import JobStatus
 from tests.conftest import free_port, settings_from
 from tests.postgres import running_postgres, server_binaries
@@ -17,6 +18,8 @@ pytestmark = pytest.mark.skipif(
     server_binaries() is None,
     reason="PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql",
 )
+
+NO_USAGE = Usage()
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +40,8 @@ def test_transitions_keep_utc_and_guard_finished_jobs(pg_app):
     with pg_app.app_context():
         job_id = store.create_job("Wear gloves.")[0].id
         assert store.claim_job(job_id, "me", 10).status is JobStatus.RUNNING
-        assert store.save_summary(job_id, "me", "S", "offline", "m")
-        assert store.complete_job(job_id, "me", "- a")
+        assert store.save_summary(job_id, "me", "S", "offline", "m", NO_USAGE)
+        assert store.complete_job(job_id, "me", "- a", NO_USAGE)
         assert store.claim_job(job_id, "me", 10) is None
         job = store.get_job(job_id)
         assert job.status is JobStatus.SUCCEEDED

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from jobsvc import store
+from jobsvc.llm import Usage
 from jobsvc.models import JobStatus
 
 pytestmark = pytest.mark.usefixtures("app_context")
+
+NO_USAGE = Usage()
 
 
 def test_new_jobs_are_pending_with_aware_utc_timestamps():
@@ -31,8 +34,8 @@ def test_claim_marks_running_counts_the_attempt_and_moves_updated_at():
 def test_a_finished_job_cannot_be_claimed_or_overwritten():
     job_id = store.create_job("Wear gloves.")[0].id
     store.claim_job(job_id, "me", 10)
-    store.save_summary(job_id, "me", "S", "offline", "m")
-    assert store.complete_job(job_id, "me", "- a")
+    store.save_summary(job_id, "me", "S", "offline", "m", NO_USAGE)
+    assert store.complete_job(job_id, "me", "- a", NO_USAGE)
 
     assert store.claim_job(job_id, "me", 10) is None
     assert not store.fail_job(job_id, "late failure")
@@ -46,7 +49,7 @@ def test_unknown_ids_are_not_claimed():
 
 
 def test_status_values_are_the_documented_strings():
-    assert [s.value for s in JobStatus] == ["pending", "running", "succeeded", "failed"]
+    assert [s.value for s in JobStatus] == ["pending", "running", "succeeded", "failed", "canceled"]
     assert JobStatus.FAILED.is_terminal and not JobStatus.RUNNING.is_terminal
 
 
@@ -55,12 +58,12 @@ def test_a_live_lease_keeps_other_workers_out_until_it_expires():
     assert store.claim_job(job_id, "first", 10)
 
     assert store.claim_job(job_id, "second", 10) is None
-    assert not store.save_summary(job_id, "second", "S", "offline", "m")
+    assert not store.save_summary(job_id, "second", "S", "offline", "m", NO_USAGE)
     assert store.renew_lease(job_id, "first", 0)  # let the lease lapse now
 
     assert store.claim_job(job_id, "second", 10).lease_owner == "second"
     assert not store.renew_lease(job_id, "first", 10)
-    assert not store.complete_job(job_id, "first", "- stale worker's result")
+    assert not store.complete_job(job_id, "first", "- stale worker's result", NO_USAGE)
 
 
 def test_an_idempotency_key_returns_its_first_job():

@@ -7,10 +7,13 @@ import uuid
 import pytest
 
 from jobsvc import store
+from jobsvc.llm import Usage
 from jobsvc.models import JobStatus
 from jobsvc.tasks import run_job
 
 pytestmark = pytest.mark.usefixtures("app_context")
+
+NO_USAGE = Usage()
 
 
 def new_job() -> tuple[str, str]:
@@ -30,7 +33,7 @@ def test_a_second_run_pays_for_nothing(fake_llm):
 def test_a_run_after_a_checkpoint_resumes_at_step_two(fake_llm):
     job_id, text = new_job()
     store.claim_job(job_id, "me", 10)
-    store.save_summary(job_id, "me", f"Saved summary of {text}", "openai", "fake-model")
+    store.save_summary(job_id, "me", f"Saved summary of {text}", "openai", "fake-model", NO_USAGE)
     store.release_lease(job_id)  # the run died; its worker released the lease
 
     assert run_job(job_id) == "succeeded"

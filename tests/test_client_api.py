@@ -1,0 +1,167 @@
+"""What client developers build on: listing, cancel, retry, usage, API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from flask import Flask
+
+from jobsvc import create_app
+from jobsvc.database import create_schema
+from tests.conftest import settings_from
+from tests.support import submit, wait_for, wait_for_job
+
+
+@pytest.fixture
+def own_app(stack_env, tmp_path) -> Flask:
+    """An app on an empty database and a queue nobody listens on."""
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/own.sqlite3", "QUEUE_NAME": "unattended"}
+    app = create_app(settings_from(env))
+    with app.app_context():
+        create_schema()
+    return app
+
+
+def test_list_is_newest_first_and_paginated(own_app):
+    client = own_app.test_client()
+    ids = [submit(client, f"Job number {n}. " + "x" * 300) for n in range(5)]
+
+    response = client.get("/jobs/?page=1&page_size=2")
+
+    assert response.status_code == 200
+    assert [job["id"] for job in response.get_json()] == ids[::-1][:2]
+    assert '"total": 5' in response.headers["X-Pagination"]
+    second = client.get("/jobs/?page=2&page_size=2").get_json()
+    assert [job["id"] for job in second] == ids[::-1][2:4]
+
+
+def test_list_shows_an_excerpt_unless_the_input_is_asked_for(own_app):
+    client = own_app.test_client()
+    submit(client, "Wash hands. " + "x" * 500)
+
+    (job,) = client.get("/jobs/").get_json()
+    assert job["input_text"] is None
+    assert job["input_excerpt"].startswith("Wash hands.") and len(job["input_excerpt"]) == 200
+    (full,) = client.get("/jobs/?include_input=true").get_json()
+    assert len(full["input_text"]) == 512
+
+
+def test_list_filters_by_status_and_creation_time(own_app):
+    client = own_app.test_client()
+    first = submit(client, "First.")
+    cutoff = client.get(f"/jobs/{first}/").get_json()["created_at"]
+    second = submit(client, "Second.")
+    client.post(f"/jobs/{second}/cancel")
+
+    assert [j["id"] for j in client.get("/jobs/?status=canceled").get_json()] == [second]
+    assert [j["id"] for j in client.get("/jobs/?status=pending").get_json()] == [first]
+    after = client.get("/jobs/", query_string={"created_after": cutoff}).get_json()
+    assert {j["id"] for j in after} == {first, second}
+    before = client.get("/jobs/", query_string={"created_before": cutoff}).get_json()
+    assert before == []
+
+
+def test_bad_list_filters_are_422_json(own_app):
+    response = own_app.test_client().get("/jobs/?status=lost&created_after=yesterday")
+    assert response.status_code == 422
+    assert set(response.get_json()["errors"]["query"]) == {"status", "created_after"}
+
+
+def test_cancel_a_pending_job_twice_then_retry_it(own_app):
+    client = own_app.test_client()
+    event_id = submit(client, "Wear gloves.")
+
+    first = client.post(f"/jobs/{event_id}/cancel")
+    again = client.post(f"/jobs/{event_id}/cancel")
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.get_json()["status"] == "canceled"
+
+    retried = client.post(f"/jobs/{event_id}/retry").get_json()
+    assert (retried["status"], retried["retries"], retried["error"]) == ("pending", 1, None)
+    assert client.post(f"/jobs/{event_id}/retry").get_json()["retries"] == 1
+
+
+def test_cancel_or_retry_a_finished_job_is_409(e2e_client, worker):
+    event_id = submit(e2e_client, f"Wear gloves {uuid.uuid4()}.")
+    wait_for_job(e2e_client, event_id)
+
+    for action in ("cancel", "retry"):
+        response = e2e_client.post(f"/jobs/{event_id}/{action}")
+        assert response.status_code == 409 and "succeeded" in response.get_json()["message"]
+
+
+def test_cancel_stops_a_running_job(e2e_client, worker, fake_llm):
+    fake_llm.state.delay = 1.5
+    text = f"Wear gloves {uuid.uuid4()}."
+    event_id = submit(e2e_client, text)
+    wait_for(lambda: e2e_client.get(f"/jobs/{event_id}/").get_json()["status"] == "running", what="running")
+
+    canceled = e2e_client.post(f"/jobs/{event_id}/cancel").get_json()
+
+    assert canceled["status"] == "canceled"
+    wait_for(lambda: f"job {event_id} stopped by user" in worker.log(), what="the worker to stop the job")
+    job = e2e_client.get(f"/jobs/{event_id}/").get_json()
+    assert (job["status"], job["summary"]) == ("canceled", None)
+
+
+def test_retry_runs_a_failed_job_again_under_the_same_id(e2e_client, worker, fake_llm):
+    text = f"Wear gloves {uuid.uuid4()}."
+    fake_llm.state.fail_next(401, matching=text)
+    event_id = submit(e2e_client, text)
+    assert wait_for_job(e2e_client, event_id)["status"] == "failed"
+
+    assert e2e_client.post(f"/jobs/{event_id}/retry").status_code == 200
+    job = wait_for_job(e2e_client, event_id)
+
+    assert (job["status"], job["attempts"], job["retries"]) == ("succeeded", 2, 1)
+
+
+def test_usage_reports_the_providers_token_counts_for_both_steps(e2e_client, worker, fake_llm):
+    text = f"Wear gloves {uuid.uuid4()}."
+    job = wait_for_job(e2e_client, submit(e2e_client, text))
+
+    # The fake server reports 40 prompt tokens per call, and one completion token per word.
+    completions = [len(job["summary"].split()), 4 + len(("Act on: " + job["summary"][:80]).split()) - 2]
+    assert job["usage"]["prompt_tokens"] == 80
+    assert job["usage"]["total_tokens"] == job["usage"]["prompt_tokens"] + job["usage"]["completion_tokens"]
+    assert job["usage"]["completion_tokens"] > completions[0]
+    assert job["started_at"] and job["finished_at"]
+
+
+@pytest.fixture
+def locked_app(stack_env, tmp_path) -> Flask:
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/locked.sqlite3",
+        "API_KEYS": "key-one, key-two",
+    }
+    app = create_app(settings_from(env))
+    with app.app_context():
+        create_schema()
+    return app
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "key-one", "Basic key-one", "Bearer "])
+def test_with_api_keys_set_a_missing_or_wrong_key_is_401_json(locked_app, header):
+    headers = {"Authorization": header} if header else {}
+    response = locked_app.test_client().get("/jobs/", headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("key", ["key-one", "key-two"])
+def test_with_api_keys_set_each_key_works(locked_app, key):
+    client = locked_app.test_client()
+    response = client.post("/jobs/", json={"input_text": "Hi."}, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201
+
+
+def test_api_keys_are_declared_in_the_openapi_document(locked_app, app):
+    spec = locked_app.test_client().get("/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert spec["security"] == [{"bearerAuth": []}]
+    # Documents stay public, and a server without keys does not claim to need them.
+    assert "securitySchemes" not in app.test_client().get("/openapi.json").get_json()["components"]
