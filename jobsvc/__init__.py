@@ -10,7 +10,7 @@ from flask import Blueprint, Flask
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from . import database, errors, queue, recovery
+from . import database, errors, limits, queue, recovery
 from .config import database_url, instance_path, read_settings, redis_url
 from .extensions import db
 
@@ -61,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from .resources import blp as jobs_blp
 
+    limits.init_app(app, jobs_blp)
     api.register_blueprint(jobs_blp)
     # X-Pagination carries JSON text; an object `schema` on a header would mean "k,v,k,v".
     api.spec.components.headers["PAGINATION"] = {

@@ -36,6 +36,16 @@ def _key_list(raw: str) -> tuple[str, ...]:
     return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
+def _rate_limit(raw: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ValueError("must look like 60/minute or 10/second;1000/day") from None
+    return raw
+
+
 @dataclass(frozen=True)
 class Setting:
     """One configuration key: its default (None means unset) and what it is for."""
@@ -114,6 +124,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated API keys; when set, every /jobs request needs Authorization: Bearer <key>.",
         _key_list,
     ),
+    Setting(
+        "RATE_LIMIT",
+        None,
+        "Requests per API key (or client address) to /jobs, e.g. `60/minute`; unset: no limit.",
+        _rate_limit,
+    ),
+    Setting("PROXY_FIX", "0", "Proxies in front whose X-Forwarded-For to trust (Heroku: 1).", int),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),

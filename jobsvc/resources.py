@@ -23,6 +23,15 @@ IDEMPOTENCY_HEADER = {
     "body returns the first request's event_id instead of creating a second job.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
 }
+ERRORS = {
+    400: "The body is not valid JSON, or the Idempotency-Key is unusable.",
+    401: "API_KEYS is set and the request has no valid Authorization: Bearer key.",
+    404: "No job has this id.",
+    409: "The job's status does not allow this (see the message).",
+    413: "The body is larger than the limit.",
+    415: "The body is not JSON.",
+    429: "Too many requests (RATE_LIMIT) or too many waiting jobs (MAX_PENDING_JOBS); see Retry-After.",
+}
 MAX_OFFSET = 2**53
 # Retry-After for a full queue: long enough for workers to make progress.
 OVERLOADED_RETRY_AFTER = 10
@@ -63,6 +72,17 @@ class ListedJob:
         return getattr(self.job, name)
 
 
+def errors(*codes: int) -> Any:
+    """Document these error answers (and 401 and 429, which every operation can give)."""
+
+    def decorate(view: Any) -> Any:
+        for code in sorted({*codes, 401, 429}):
+            view = blp.alt_response(code, response="DEFAULT_ERROR", description=ERRORS[code])(view)
+        return view
+
+    return decorate
+
+
 def _idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -89,6 +109,7 @@ class Jobs(MethodView):
 
     @blp.arguments(JobListQuerySchema, location="query")
     @blp.response(200, JobListItemSchema(many=True))
+    @errors()
     @blp.paginate()
     def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[ListedJob]:
         """List jobs, newest first; filter by status and creation time."""
@@ -112,17 +133,7 @@ class Jobs(MethodView):
         JobCreatedSchema,
         headers={"Location": {"description": "URL of the new job.", "schema": {"type": "string"}}},
     )
-    @blp.alt_response(400, response="DEFAULT_ERROR", description="The body is not valid JSON.")
-    @blp.alt_response(413, response="DEFAULT_ERROR", description="The body is larger than the limit.")
-    @blp.alt_response(415, response="DEFAULT_ERROR", description="The body is not JSON.")
-    @blp.alt_response(
-        409, response="DEFAULT_ERROR", description="The Idempotency-Key was used with a different body."
-    )
-    @blp.alt_response(
-        429,
-        response="DEFAULT_ERROR",
-        description="Too many jobs wait (MAX_PENDING_JOBS); try again after Retry-After seconds.",
-    )
+    @errors(400, 413, 415, 409, 429)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, str], int, dict[str, str]]:
         """Submit a document; answers with the id to poll."""
         try:
@@ -160,7 +171,7 @@ class JobItem(MethodView):
     """One job."""
 
     @blp.response(200, JobSchema)
-    @blp.alt_response(404, response="DEFAULT_ERROR", description="No job has this id.")
+    @errors(404)
     def get(self, event_id: str) -> Job:
         """Read a job: its status and, once it succeeded, its summary and checklist."""
         return _find_job(event_id)
@@ -171,8 +182,7 @@ class JobCancel(MethodView):
     """Canceling a job."""
 
     @blp.response(200, JobSchema)
-    @blp.alt_response(404, response="DEFAULT_ERROR", description="No job has this id.")
-    @blp.alt_response(409, response="DEFAULT_ERROR", description="The job has already succeeded or failed.")
+    @errors(404, 409)
     def post(self, event_id: str) -> Job:
         """Cancel a pending job or stop a running one; its status becomes `canceled`."""
         try:
@@ -186,8 +196,7 @@ class JobRetry(MethodView):
     """Retrying a job."""
 
     @blp.response(200, JobSchema)
-    @blp.alt_response(404, response="DEFAULT_ERROR", description="No job has this id.")
-    @blp.alt_response(409, response="DEFAULT_ERROR", description="The job has succeeded.")
+    @errors(404, 409)
     def post(self, event_id: str) -> Job:
         """Run a failed or canceled job again, same id, resuming from its summary if it has one."""
         try:

@@ -165,3 +165,51 @@ def test_api_keys_are_declared_in_the_openapi_document(locked_app, app):
     assert spec["security"] == [{"bearerAuth": []}]
     # Documents stay public, and a server without keys does not claim to need them.
     assert "securitySchemes" not in app.test_client().get("/openapi.json").get_json()["components"]
+
+
+def limited_app(stack_env, tmp_path, **settings: str) -> Flask:
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/limited.sqlite3",
+        "QUEUE_NAME": f"limited-{uuid.uuid4()}",  # a fresh budget for each test
+        **settings,
+    }
+    app = create_app(settings_from(env))
+    with app.app_context():
+        create_schema()
+    return app
+
+
+def test_over_the_rate_limit_is_429_json_with_retry_after(stack_env, tmp_path):
+    client = limited_app(stack_env, tmp_path, RATE_LIMIT="3/minute").test_client()
+    statuses = [client.get("/jobs/").status_code for _ in range(3)]
+
+    response = client.get("/jobs/")
+
+    assert statuses == [200, 200, 200]
+    assert response.status_code == 429
+    assert response.get_json()["code"] == 429 and response.get_json()["message"]
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+
+
+def test_web_processes_share_one_budget_through_redis(stack_env, tmp_path):
+    first = limited_app(stack_env, tmp_path, RATE_LIMIT="4/minute")
+    second = create_app({**first.config, "RATE_LIMIT": "4/minute"})
+    one, two = first.test_client(), second.test_client()
+
+    answers = [client.get("/jobs/").status_code for client in (one, two, one, two, one)]
+
+    assert answers == [200, 200, 200, 200, 429]
+
+
+def test_each_api_key_has_its_own_budget(stack_env, tmp_path):
+    client = limited_app(stack_env, tmp_path, RATE_LIMIT="2/minute", API_KEYS="alpha,beta").test_client()
+    alpha, beta = ({"Authorization": f"Bearer {key}"} for key in ("alpha", "beta"))
+
+    assert [client.get("/jobs/", headers=alpha).status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/jobs/", headers=beta).status_code == 200
+
+
+def test_docs_are_not_rate_limited(stack_env, tmp_path):
+    client = limited_app(stack_env, tmp_path, RATE_LIMIT="1/minute").test_client()
+    assert [client.get("/openapi.json").status_code for _ in range(3)] == [200, 200, 200]
