@@ -136,6 +136,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),
     Setting("PORT", "8000", "Port gunicorn binds.", _positive_int),
     Setting("WEB_CONCURRENCY", "2", "gunicorn worker processes.", _positive_int),
+    Setting(
+        "WEB_THREADS",
+        "128",
+        "Threads per gunicorn process: requests in flight, long-polling waiters included.",
+        _positive_int,
+    ),
     Setting("LOG_LEVEL", "INFO", "Python log level for web and worker."),
     Setting(
         "INSTANCE_PATH", None, "Instance folder (SQLite file, Redis socket and AOF). Default: ./instance."

@@ -10,8 +10,9 @@ _settings = read_settings()
 
 bind = f"{_settings['HOST']}:{_settings['PORT']}"
 workers = _settings["WEB_CONCURRENCY"]
+# Threads, not greenlets: SQLite and libpq calls block, and a waiter is a sleeping thread.
 worker_class = "gthread"
-threads = 8
+threads = _settings["WEB_THREADS"]
 # Build the app once in the master, then fork: workers share its memory and start fast.
 preload_app = True
 accesslog = "-"

@@ -12,8 +12,15 @@ from flask_smorest import Blueprint, abort
 
 from . import store
 from .models import Job
-from .schemas import JobCreatedSchema, JobCreateSchema, JobListItemSchema, JobListQuerySchema, JobSchema
-from .service import Overloaded, WrongStatus, cancel_job, retry_job, submit_job
+from .schemas import (
+    JobCreatedSchema,
+    JobCreateSchema,
+    JobListItemSchema,
+    JobListQuerySchema,
+    JobSchema,
+    JobWaitQuerySchema,
+)
+from .service import Overloaded, WrongStatus, cancel_job, retry_job, submit_job, wait_for_job
 
 IDEMPOTENCY_HEADER = {
     "in": "header",
@@ -33,6 +40,8 @@ ERRORS = {
     429: "Too many requests (RATE_LIMIT) or too many waiting jobs (MAX_PENDING_JOBS); see Retry-After.",
 }
 MAX_OFFSET = 2**53
+# What an unfinished job's answer suggests as the next poll, in seconds.
+POLL_AGAIN_SECONDS = 2
 # Retry-After for a full queue: long enough for workers to make progress.
 OVERLOADED_RETRY_AFTER = 10
 
@@ -170,11 +179,26 @@ EVENT_ID_PARAMETER = {
 class JobItem(MethodView):
     """One job."""
 
-    @blp.response(200, JobSchema)
+    @blp.etag
+    @blp.arguments(JobWaitQuerySchema, location="query")
+    @blp.response(
+        200,
+        JobSchema,
+        headers={
+            "Retry-After": {
+                "description": "On unfinished jobs: seconds until a poll is worth it.",
+                "schema": {"type": "integer"},
+            }
+        },
+    )
     @errors(404)
-    def get(self, event_id: str) -> Job:
-        """Read a job: its status and, once it succeeded, its summary and checklist."""
-        return _find_job(event_id)
+    def get(self, args: dict[str, Any], event_id: str) -> tuple[Job, int, dict[str, str]]:
+        """Read a job; with `wait`, answer as soon as it finishes (long polling)."""
+        job = _find_job(event_id)
+        if args["wait"] and not job.status.is_terminal:
+            job = wait_for_job(job, args["wait"])
+        headers = {} if job.status.is_terminal else {"Retry-After": str(POLL_AGAIN_SECONDS)}
+        return job, 200, headers
 
 
 @blp.route("/<event_id>/cancel", strict_slashes=False, parameters=[EVENT_ID_PARAMETER])

@@ -119,6 +119,25 @@ class JobListItemSchema(JobSchema):
         return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
+MAX_WAIT_SECONDS = 60
+
+
+class JobWaitQuerySchema(Schema):
+    """Options for `GET /jobs/<event_id>/`."""
+
+    class Meta:
+        unknown = RAISE
+
+    wait = fields.Float(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_WAIT_SECONDS),
+        metadata={
+            "description": f"Seconds (at most {MAX_WAIT_SECONDS}) to wait for the job to finish before "
+            "answering; the answer comes as soon as it does."
+        },
+    )
+
+
 class JobListQuerySchema(Schema):
     """Filters for `GET /jobs/`."""
 

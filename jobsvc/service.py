@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -12,7 +13,9 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job as RQJob
 
 from . import store
+from .extensions import db
 from .models import Job, JobStatus
+from .notify import listener, publish_finished
 from .queue import enqueue_job, get_redis
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ def cancel_job(job: Job) -> Job:
     was_running = job.status is JobStatus.RUNNING
     if store.cancel_job(job.id):
         log.info("job %s status=canceled attempt=%d", job.id, job.attempts)
+        publish_finished(job.id)
         try:
             if was_running:
                 # The work horse dies; its writes were already refused by the status guard.
@@ -92,3 +96,22 @@ def _reloaded(job: Job) -> Job:
     fresh = store.get_job(job.id)
     assert fresh is not None  # jobs are never deleted while a request holds one
     return fresh
+
+
+def wait_for_job(job: Job, timeout: float) -> Job:
+    """The job once it is terminal, or as it is when `timeout` seconds have passed.
+
+    No database connection is held while waiting.
+    """
+    deadline = time.monotonic() + timeout
+    notices = listener()
+    with notices.watch(job.id) as finished:
+        while True:
+            fresh = store.get_job(job.id) or job
+            db.session.remove()
+            remaining = deadline - time.monotonic()
+            if fresh.status.is_terminal or remaining <= 0:
+                return fresh
+            # Without a live subscription, look at the database once a second instead.
+            finished.wait(remaining if notices.connected.is_set() else min(1.0, remaining))
+            finished.clear()

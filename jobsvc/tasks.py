@@ -14,6 +14,7 @@ from rq.timeouts import JobTimeoutException
 
 from . import pipeline, store
 from .llm import LLMError, get_provider
+from .notify import publish_finished
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,13 @@ def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> Iterator[None]:
 
 def run_job(job_id: str) -> str:
     """Run the pipeline for one job; safe to run twice. Returns what this run did."""
+    outcome = _run(job_id)
+    if outcome in {"succeeded", "failed"}:
+        publish_finished(job_id)
+    return outcome
+
+
+def _run(job_id: str) -> str:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     with app.app_context():  # a fresh context (and session) per job
         owner = uuid.uuid4().hex
@@ -80,12 +88,14 @@ def run_job(job_id: str) -> str:
             except JobTimeoutException:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
                 store.fail_job(job_id, message, owner)
+                publish_finished(job_id)
                 log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
                 raise
             except Exception:
                 # A bug: keep the details in the worker log, give the user a reference.
                 log.exception("job %s crashed", job_id)
                 store.fail_job(job_id, "Internal error while processing the job; see the worker log.", owner)
+                publish_finished(job_id)
                 raise
         if not finished:
             log.warning("job %s lost its lease before finishing; another run owns it", job_id)

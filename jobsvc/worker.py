@@ -14,6 +14,7 @@ from rq.job import Job as RQJob
 from . import store
 from .config import timeout_warnings
 from .llm import preload
+from .notify import publish_finished
 from .queue import blocking_redis, get_redis
 from .recovery import Reconciler
 
@@ -50,7 +51,8 @@ def _horse_killed_handler(app: Flask) -> Any:
             )
             if ran_for > app.config["JOB_TIMEOUT"]:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
-                store.fail_job(job.id, message)
+                if store.fail_job(job.id, message):
+                    publish_finished(job.id)
             elif store.release_lease(job.id):
                 log.warning("job %s status=pending: its work horse died; running it again", job.id)
 

@@ -1,0 +1,89 @@
+"""Waiting without hammering: long polling with ?wait=, ETag and 304, Retry-After."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from jobsvc import create_app
+from jobsvc.database import create_schema
+from tests.conftest import GunicornProcess, settings_from
+from tests.support import submit
+from tests.test_wsgi import http
+
+
+def test_wait_answers_when_the_job_finishes(e2e_client, worker, fake_llm):
+    fake_llm.state.delay = 0.3
+    event_id = submit(e2e_client, f"Wear gloves {uuid.uuid4()}.")
+
+    response = e2e_client.get(f"/jobs/{event_id}/?wait=30")
+
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "succeeded"
+    assert "Retry-After" not in response.headers
+
+
+def test_an_unfinished_job_after_the_wait_says_when_to_poll_again(e2e_app, stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/idle.sqlite3", "QUEUE_NAME": "idle"}
+    app = create_app(settings_from(env))
+    with app.app_context():
+        create_schema()
+    client = app.test_client()
+    event_id = submit(client, "Nobody works this queue.")
+
+    response = client.get(f"/jobs/{event_id}/?wait=0.5")
+
+    assert response.get_json()["status"] == "pending"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_wait_longer_than_60_seconds_is_422(e2e_client):
+    event_id = submit(e2e_client, "Wear gloves.")
+    response = e2e_client.get(f"/jobs/{event_id}/?wait=61")
+    assert response.status_code == 422
+    assert "wait" in response.get_json()["errors"]["query"]
+
+
+def test_etag_and_if_none_match_answer_304_until_the_job_changes(e2e_client, worker):
+    event_id = submit(e2e_client, f"Wear gloves {uuid.uuid4()}.")
+    done = e2e_client.get(f"/jobs/{event_id}/?wait=30")
+    etag = done.headers["ETag"]
+
+    again = e2e_client.get(f"/jobs/{event_id}/", headers={"If-None-Match": etag})
+
+    assert again.status_code == 304 and again.data == b""
+    assert e2e_client.post(f"/jobs/{event_id}/cancel").status_code == 409
+    assert e2e_client.get(f"/jobs/{event_id}/", headers={"If-None-Match": '"stale"'}).status_code == 200
+
+
+def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
+    e2e_app, e2e_env, start_worker, tmp_path
+):
+    env = {**e2e_env, "DATABASE_URL": f"sqlite:///{tmp_path}/waiters.sqlite3", "QUEUE_NAME": "waiters"}
+    app = create_app(settings_from(env))
+    with app.app_context():
+        create_schema()
+    web = GunicornProcess({**env, "WEB_CONCURRENCY": "2"}, tmp_path / "gunicorn.log")
+    try:
+        event_id = http("POST", f"{web.url}/jobs/", {"input_text": "Everyone waits for me."})[1]["event_id"]
+
+        def wait() -> tuple[str, float]:
+            job = http("GET", f"{web.url}/jobs/{event_id}/?wait=45")[1]
+            return job["status"], time.time()
+
+        with ThreadPoolExecutor(max_workers=200) as pool:
+            waiters = [pool.submit(wait) for _ in range(200)]
+            worker = start_worker(**env)
+            answers = [waiter.result() for waiter in waiters]
+        worker.stop()
+        finished_at = datetime.fromisoformat(http("GET", f"{web.url}/jobs/{event_id}/")[1]["finished_at"])
+    finally:
+        web.stop()
+
+    assert [status for status, _ in answers] == ["succeeded"] * 200
+    # All 200 were waiting together when the job finished, and were woken by the notice,
+    # not by the end of their 45 s wait.
+    assert min(at for _, at in answers) >= finished_at.timestamp()
+    assert max(at for _, at in answers) - finished_at.timestamp() < 10
