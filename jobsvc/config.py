@@ -36,6 +36,20 @@ def _key_list(raw: str) -> tuple[str, ...]:
     return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+        raise ValueError("must be true or false")
+    return value in {"1", "true", "yes", "on"}
+
+
+def _delays(raw: str) -> tuple[int, ...]:
+    delays = tuple(int(part) for part in raw.split(",") if part.strip())
+    if any(delay <= 0 for delay in delays):
+        raise ValueError("must be positive whole seconds, comma-separated")
+    return delays
+
+
 def _rate_limit(raw: str) -> str:
     from limits import parse_many
 
@@ -131,6 +145,19 @@ SETTINGS: tuple[Setting, ...] = (
         _rate_limit,
     ),
     Setting("PROXY_FIX", "0", "Proxies in front whose X-Forwarded-For to trust (Heroku: 1).", int),
+    Setting("WEBHOOK_SECRET", None, "HMAC-SHA256 key that signs webhook bodies; callbacks need it set."),
+    Setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        "Allow callback_url on loopback, private and link-local addresses (only for trusted networks).",
+        _boolean,
+    ),
+    Setting(
+        "WEBHOOK_RETRY_DELAYS",
+        "5,30,120,600,1800",
+        "Seconds between webhook delivery attempts; one retry per number.",
+        _delays,
+    ),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),

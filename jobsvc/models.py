@@ -94,6 +94,11 @@ class Job(db.Model):  # type: ignore[name-defined]
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A client's Idempotency-Key, and a hash of the body it first came with.
+    # Where to POST the job when it ends, and how that went.
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    webhook_attempts: Mapped[int] = mapped_column(default=0)
+    webhook_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    webhook_error: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -110,6 +115,25 @@ class Job(db.Model):  # type: ignore[name-defined]
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
+        }
+
+    @property
+    def webhook(self) -> dict[str, object] | None:
+        """Delivery state of the callback, or None without a callback_url."""
+        if not self.callback_url:
+            return None
+        if self.webhook_delivered_at is not None:
+            state = "delivered"
+        elif self.webhook_error and self.webhook_error.startswith("gave up: "):
+            state = "failed"
+        else:
+            state = "pending"
+        return {
+            "url": self.callback_url,
+            "state": state,
+            "attempts": self.webhook_attempts,
+            "delivered_at": self.webhook_delivered_at,
+            "last_error": self.webhook_error,
         }
 
     def __repr__(self) -> str:

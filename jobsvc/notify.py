@@ -28,13 +28,17 @@ def channel(app: Flask) -> str:
     return f"jobsvc:{app.config['QUEUE_NAME']}:finished"
 
 
-def publish_finished(job_id: str) -> None:
-    """Tell waiting clients that the job has reached a terminal status (best effort)."""
+def publish_finished(job_id: str, callback_url: str | None = None) -> None:
+    """Tell waiting clients, and the job's callback_url, that the job has reached a terminal status."""
     try:
         get_redis().publish(channel(current_app), job_id)
+        if callback_url:
+            from .webhooks import schedule_delivery
+
+            schedule_delivery(job_id)
     except RedisError as exc:
         # Waiters fall back to re-reading the database when their wait ends.
-        log.info("could not announce job %s: %s", job_id, type(exc).__name__)
+        log.warning("could not announce job %s: %s", job_id, type(exc).__name__)
 
 
 class FinishedListener:

@@ -146,11 +146,11 @@ class Jobs(MethodView):
     def post(self, body: dict[str, Any]) -> tuple[dict[str, str], int, dict[str, str]]:
         """Submit a document; answers with the id to poll."""
         try:
-            job, created = submit_job(body["input_text"], _idempotency_key())
+            job, created = submit_job(body["input_text"], _idempotency_key(), body.get("callback_url"))
         except store.IdempotencyConflict as conflict:
             abort(
                 409,
-                message=f"Idempotency-Key {conflict.key!r} was first used with a different input_text "
+                message=f"Idempotency-Key {conflict.key!r} was first used with a different body "
                 f"(job {conflict.job_id}); use a new key for a new document.",
             )
         except Overloaded as overloaded:

@@ -39,6 +39,28 @@ class JobCreateSchema(Schema):
         },
     )
 
+    callback_url = fields.URL(
+        schemes={"http", "https"},
+        require_tld=False,
+        metadata={
+            "description": "Optional. When the job ends, its JSON is POSTed here, signed "
+            "(X-Jobsvc-Signature: sha256=HMAC-SHA256(body, WEBHOOK_SECRET)). Public http(s) addresses only.",
+            "example": "https://example.com/hooks/jobsvc",
+            "pattern": "^https?://",
+        },
+    )
+
+    @validates("callback_url")
+    def _check_callback_url(self, value: str, **_: Any) -> None:
+        from .webhooks import UnsafeDestination, check_destination
+
+        if not current_app.config["WEBHOOK_SECRET"]:
+            raise ValidationError("This server has no WEBHOOK_SECRET, so it cannot sign callbacks.")
+        try:
+            check_destination(value, current_app.config["WEBHOOK_ALLOW_PRIVATE"])
+        except UnsafeDestination as exc:
+            raise ValidationError(str(exc)) from None
+
     @validates("input_text")
     def _check_input_text(self, value: str, **_: Any) -> None:
         limit = current_app.config["MAX_INPUT_CHARS"]
@@ -52,6 +74,16 @@ class JobCreatedSchema(Schema):
     event_id = fields.String(
         required=True, metadata={"description": "The job's id (a UUID).", "example": EXAMPLE_ID}
     )
+
+
+class WebhookSchema(Schema):
+    """Where the job's callback goes, and how its delivery went."""
+
+    url = fields.String(required=True)
+    state = fields.String(required=True, metadata={"description": "pending, delivered or failed."})
+    attempts = fields.Integer(required=True)
+    delivered_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
 
 
 class UsageSchema(Schema):
@@ -90,6 +122,11 @@ class JobSchema(Schema):
     model = fields.String(allow_none=True, metadata={"example": "extractive-v1"})
     attempts = fields.Integer(metadata={"description": "How many times a worker started the job."})
     retries = fields.Integer(metadata={"description": "How many times a client asked for a retry."})
+    webhook = fields.Nested(
+        WebhookSchema,
+        allow_none=True,
+        metadata={"description": "The callback's delivery state; null without callback_url."},
+    )
     usage = fields.Nested(
         UsageSchema,
         allow_none=True,

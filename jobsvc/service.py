@@ -37,18 +37,21 @@ class Overloaded(Exception):
         self.pending = pending
 
 
-def submit_job(input_text: str, idempotency_key: str | None = None) -> tuple[Job, bool]:
+def submit_job(
+    input_text: str, idempotency_key: str | None = None, callback_url: str | None = None
+) -> tuple[Job, bool]:
     """Persist a new job, then enqueue it; the row is the promise, Redis only carries work.
 
     Returns the job and whether it is new (False: the key's earlier job, replayed).
     """
-    request_hash = hashlib.sha256(input_text.encode()).hexdigest() if idempotency_key else None
+    request = f"{input_text}\0{callback_url or ''}"
+    request_hash = hashlib.sha256(request.encode()).hexdigest() if idempotency_key else None
     # A retried request gets its id back even when the queue is full.
     if idempotency_key is None or store.job_id_for_key(idempotency_key) is None:
         pending = store.count_pending()
         if pending >= current_app.config["MAX_PENDING_JOBS"]:
             raise Overloaded(pending)
-    job, created = store.create_job(input_text, idempotency_key, request_hash)
+    job, created = store.create_job(input_text, idempotency_key, request_hash, callback_url)
     if not created:
         return job, False
     try:
@@ -67,7 +70,7 @@ def cancel_job(job: Job) -> Job:
     was_running = job.status is JobStatus.RUNNING
     if store.cancel_job(job.id):
         log.info("job %s status=canceled attempt=%d", job.id, job.attempts)
-        publish_finished(job.id)
+        publish_finished(job.id, job.callback_url)
         try:
             if was_running:
                 # The work horse dies; its writes were already refused by the status guard.

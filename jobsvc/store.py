@@ -24,7 +24,10 @@ class IdempotencyConflict(Exception):
 
 
 def create_job(
-    input_text: str, idempotency_key: str | None = None, request_hash: str | None = None
+    input_text: str,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    callback_url: str | None = None,
 ) -> tuple[Job, bool]:
     """Insert a pending job and commit it; with a known key, return that key's job instead.
 
@@ -50,6 +53,8 @@ def create_job(
             total_tokens=0,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            callback_url=callback_url,
+            webhook_attempts=0,
             created_at=now,
             updated_at=now,
         )
@@ -223,6 +228,20 @@ def reopen_job(job_id: str) -> bool:
         run_attempts=0,
         retries=Job.retries + 1,
     )
+
+
+def record_webhook_attempt(job_id: str, *, error: str | None, given_up: bool) -> None:
+    """Count a delivery attempt: delivered when `error` is None."""
+    values: dict[str, Any] = {"webhook_attempts": Job.webhook_attempts + 1, "webhook_error": error}
+    if error is None:
+        values["webhook_delivered_at"] = utcnow()
+    elif given_up:
+        values["webhook_error"] = f"gave up: {error}"
+    statement = (
+        update(Job).where(Job.id == job_id).values(**values).execution_options(synchronize_session=False)
+    )
+    with write_transaction() as session:
+        session.execute(statement)
 
 
 def expired_leases(limit: int = 500) -> list[str]:

@@ -49,7 +49,8 @@ def run_job(job_id: str) -> str:
     """Run the pipeline for one job; safe to run twice. Returns what this run did."""
     outcome = _run(job_id)
     if outcome in {"succeeded", "failed"}:
-        publish_finished(job_id)
+        job = store.get_job(job_id)
+        publish_finished(job_id, job.callback_url if job else None)
     return outcome
 
 
@@ -88,14 +89,14 @@ def _run(job_id: str) -> str:
             except JobTimeoutException:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
                 store.fail_job(job_id, message, owner)
-                publish_finished(job_id)
+                publish_finished(job_id, job.callback_url)
                 log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
                 raise
             except Exception:
                 # A bug: keep the details in the worker log, give the user a reference.
                 log.exception("job %s crashed", job_id)
                 store.fail_job(job_id, "Internal error while processing the job; see the worker log.", owner)
-                publish_finished(job_id)
+                publish_finished(job_id, job.callback_url)
                 raise
         if not finished:
             log.warning("job %s lost its lease before finishing; another run owns it", job_id)

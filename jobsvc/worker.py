@@ -52,7 +52,8 @@ def _horse_killed_handler(app: Flask) -> Any:
             if ran_for > app.config["JOB_TIMEOUT"]:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
                 if store.fail_job(job.id, message):
-                    publish_finished(job.id)
+                    row = store.get_job(job.id)
+                    publish_finished(job.id, row.callback_url if row else None)
             elif store.release_lease(job.id):
                 log.warning("job %s status=pending: its work horse died; running it again", job.id)
 
@@ -79,8 +80,9 @@ def run_worker(app: Flask, *, burst: bool = False) -> bool:
                 # Retry Redis every few seconds, not RQ's default of up to a minute.
                 worker.max_connection_wait_time = 5.0
                 try:
+                    # The scheduler (one per queue, by lock) runs delayed retries: webhook backoff.
                     return worker.work(
-                        burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=False
+                        burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=True
                     )
                 except RedisError as exc:
                     log.warning("worker lost Redis (%s); starting over when it is back", exc)

@@ -12,6 +12,7 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 
 from jobsvc import create_app
@@ -54,7 +55,10 @@ def test_api_answers_as_documented_and_never_5xx(fuzzed_app, label, mode):
     @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
     def fuzz(case: schemathesis.Case) -> None:
         GENERATED[f"{label} ({mode.value})"] += 1
-        case.call_and_validate()
+        # A well-formed callback_url may still be refused (422): its host may not resolve, be
+        # private, or the server may have no WEBHOOK_SECRET. Every other check still applies.
+        has_callback = isinstance(case.body, dict) and "callback_url" in case.body
+        case.call_and_validate(excluded_checks=[positive_data_acceptance] if has_callback else None)
 
     fuzz()
 

@@ -1,0 +1,195 @@
+"""Webhooks: signed deliveries to a local receiver, retries with backoff, and SSRF refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import uuid
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from jobsvc import create_app
+from jobsvc.database import create_schema
+from jobsvc.webhooks import UnsafeDestination, check_destination
+from tests.conftest import settings_from
+from tests.support import wait_for
+
+SECRET = "whsec-test"
+
+
+class Receiver(ThreadingHTTPServer):
+    """Records every delivery; answers with the scripted statuses first, then 204."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
+        self.deliveries: list[dict[str, Any]] = []
+        self.statuses: deque[int] = deque()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.deliveries.append({"body": body, "headers": dict(self.headers)})
+        status = self.server.statuses.popleft() if self.server.statuses else 204
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def hook_env(e2e_env, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hooks")
+    return {
+        **e2e_env,
+        "DATABASE_URL": f"sqlite:///{folder}/hooks.sqlite3",
+        "QUEUE_NAME": "hooks",
+        "WEBHOOK_SECRET": SECRET,
+        "WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on loopback
+        "WEBHOOK_RETRY_DELAYS": "1,1",
+    }
+
+
+@pytest.fixture(scope="module")
+def hook_client(hook_env, start_worker):
+    app = create_app(settings_from(hook_env))
+    with app.app_context():
+        create_schema()
+    start_worker(**hook_env)
+    return app.test_client()
+
+
+def verify(delivery: dict[str, Any]) -> dict[str, Any]:
+    """What a receiver does: check the signature over the raw body, then parse it."""
+    expected = "sha256=" + hmac.new(SECRET.encode(), delivery["body"], hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(delivery["headers"]["X-Jobsvc-Signature"], expected)
+    return json.loads(delivery["body"])
+
+
+def submit_with_callback(client, url: str) -> str:
+    body = {"input_text": f"Wear gloves {uuid.uuid4()}.", "callback_url": url}
+    response = client.post("/jobs/", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["event_id"]
+
+
+def webhook_state(client, event_id: str, state: str) -> dict[str, Any] | None:
+    webhook = client.get(f"/jobs/{event_id}/").get_json()["webhook"]
+    return webhook if webhook["state"] == state else None
+
+
+def test_a_finished_job_is_posted_signed_to_its_callback(hook_client, receiver):
+    event_id = submit_with_callback(hook_client, receiver.url)
+
+    webhook = wait_for(lambda: webhook_state(hook_client, event_id, "delivered"), what="delivery")
+
+    (delivery,) = receiver.deliveries
+    job = verify(delivery)
+    assert (job["id"], job["status"]) == (event_id, "succeeded")
+    assert job["checklist"].startswith("- ")
+    assert delivery["headers"]["X-Jobsvc-Event-Id"] == event_id
+    assert webhook["attempts"] == 1 and webhook["last_error"] is None
+
+
+def test_failed_deliveries_are_retried_with_backoff(hook_client, receiver):
+    receiver.statuses.extend([500, 503])
+    event_id = submit_with_callback(hook_client, receiver.url)
+
+    webhook = wait_for(lambda: webhook_state(hook_client, event_id, "delivered"), timeout=30, what="delivery")
+
+    assert webhook["attempts"] == 3
+    assert len(receiver.deliveries) == 3
+    assert all(verify(d)["id"] == event_id for d in receiver.deliveries)
+
+
+def test_a_callback_that_never_answers_is_given_up_and_says_why(hook_client, receiver):
+    receiver.statuses.extend([500] * 5)
+    event_id = submit_with_callback(hook_client, receiver.url)
+
+    webhook = wait_for(lambda: webhook_state(hook_client, event_id, "failed"), timeout=30, what="giving up")
+
+    assert webhook["attempts"] == 3
+    assert "HTTP 500" in webhook["last_error"]
+
+
+def test_a_canceled_job_is_announced_too(hook_client, receiver, fake_llm):
+    fake_llm.state.delay = 1.0
+    event_id = submit_with_callback(hook_client, receiver.url)
+    hook_client.post(f"/jobs/{event_id}/cancel")
+
+    wait_for(lambda: webhook_state(hook_client, event_id, "delivered"), what="delivery")
+
+    assert verify(receiver.deliveries[-1])["status"] == "canceled"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://localhost:8000/",
+        "http://10.0.0.5/",
+        "http://192.168.1.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://0.0.0.0/",
+    ],
+)
+def test_private_loopback_and_link_local_destinations_are_refused(url):
+    with pytest.raises(UnsafeDestination, match="WEBHOOK_ALLOW_PRIVATE"):
+        check_destination(url, allow_private=False)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "http:///nohost"])
+def test_only_http_and_https_urls_with_a_host_are_accepted(url):
+    with pytest.raises(UnsafeDestination):
+        check_destination(url, allow_private=True)
+
+
+def test_a_public_address_passes_the_check_without_any_request_being_sent():
+    check_destination("https://93.184.216.34/hook", allow_private=False)
+
+
+def test_post_with_a_private_callback_is_422_unless_allowed(stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/ssrf.sqlite3", "WEBHOOK_SECRET": SECRET}
+    app = create_app(settings_from(env))
+    with app.app_context():
+        create_schema()
+    body = {"input_text": "x", "callback_url": "http://127.0.0.1:9/hook"}
+
+    response = app.test_client().post("/jobs/", json=body)
+
+    assert response.status_code == 422
+    assert "WEBHOOK_ALLOW_PRIVATE" in response.get_json()["errors"]["json"]["callback_url"][0]
+
+
+def test_post_with_a_callback_is_422_when_the_server_cannot_sign(app):
+    response = app.test_client().post(
+        "/jobs/", json={"input_text": "x", "callback_url": "https://93.184.216.34/"}
+    )
+    assert response.status_code == 422
+    assert "WEBHOOK_SECRET" in str(response.get_json()["errors"])
