@@ -140,7 +140,13 @@ class Jobs(MethodView):
     @blp.response(
         201,
         JobCreatedSchema,
-        headers={"Location": {"description": "URL of the new job.", "schema": {"type": "string"}}},
+        headers={
+            "Location": {"description": "URL of the new job.", "schema": {"type": "string"}},
+            "Idempotent-Replayed": {
+                "description": "`true` when an Idempotency-Key replayed an earlier request's job.",
+                "schema": {"type": "string"},
+            },
+        },
     )
     @errors(400, 413, 415, 409, 429)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, str], int, dict[str, str]]:

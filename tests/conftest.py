@@ -130,13 +130,18 @@ def settings_from(env: dict[str, str]) -> dict[str, Any]:
     return read_settings(env, env_file=None)
 
 
-@pytest.fixture(scope="session")
-def app(stack_env: dict[str, str]) -> Flask:
-    """The app, built by the factory with the stack's settings, its schema created."""
-    app = create_app({**settings_from(stack_env), "TESTING": True})
+def fresh_app(env: dict[str, str], **overrides: Any) -> Flask:
+    """An app built by the factory from `env` (plus typed `overrides`), its schema created."""
+    app = create_app({**settings_from(env), **overrides})
     with app.app_context():
         create_schema()
     return app
+
+
+@pytest.fixture(scope="session")
+def app(stack_env: dict[str, str]) -> Flask:
+    """The app, built by the factory with the stack's settings, its schema created."""
+    return fresh_app(stack_env, TESTING=True)
 
 
 @pytest.fixture
@@ -233,10 +238,7 @@ def e2e_env(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def e2e_app(e2e_env: dict[str, str]) -> Flask:
     """The app on the end-to-end database."""
-    app = create_app({**settings_from(e2e_env), "TESTING": True})
-    with app.app_context():
-        create_schema()
-    return app
+    return fresh_app(e2e_env, TESTING=True)
 
 
 @pytest.fixture

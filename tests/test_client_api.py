@@ -8,8 +8,7 @@ import pytest
 from flask import Flask
 
 from jobsvc import create_app
-from jobsvc.database import create_schema
-from tests.conftest import settings_from
+from tests.conftest import fresh_app
 from tests.support import submit, wait_for, wait_for_job
 
 
@@ -17,9 +16,7 @@ from tests.support import submit, wait_for, wait_for_job
 def own_app(stack_env, tmp_path) -> Flask:
     """An app on an empty database and a queue nobody listens on."""
     env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/own.sqlite3", "QUEUE_NAME": "unattended"}
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     return app
 
 
@@ -136,9 +133,7 @@ def locked_app(stack_env, tmp_path) -> Flask:
         "DATABASE_URL": f"sqlite:///{tmp_path}/locked.sqlite3",
         "API_KEYS": "key-one, key-two",
     }
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     return app
 
 
@@ -174,9 +169,7 @@ def limited_app(stack_env, tmp_path, **settings: str) -> Flask:
         "QUEUE_NAME": f"limited-{uuid.uuid4()}",  # a fresh budget for each test
         **settings,
     }
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     return app
 
 

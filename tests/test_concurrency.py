@@ -8,11 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from jobsvc import create_app
-from jobsvc.database import create_schema
 from jobsvc.extensions import db
 from jobsvc.models import Job, JobStatus
-from tests.conftest import GunicornProcess, settings_from
+from tests.conftest import GunicornProcess, fresh_app
 from tests.support import wait_for
 from tests.test_wsgi import http
 
@@ -22,9 +20,7 @@ JOBS = 200
 @pytest.fixture
 def load_env(stack_env, tmp_path):
     env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/load.sqlite3", "QUEUE_NAME": "load"}
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     return env, app
 
 

@@ -6,12 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, text
 
-from jobsvc import create_app, store
-from jobsvc.database import create_schema, write_transaction
+from jobsvc import store
+from jobsvc.database import write_transaction
 from jobsvc.extensions import db
 from jobsvc.llm import Usage
 from jobsvc.models import Job, JobStatus, utcnow
-from tests.conftest import settings_from
+from tests.conftest import fresh_app
 
 NO_USAGE = Usage()
 
@@ -26,9 +26,7 @@ def test_sqlite_runs_in_wal_with_a_busy_timeout(app):
 
 
 def test_concurrent_writers_never_hit_database_is_locked(stack_env, tmp_path):
-    app = create_app(settings_from({**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/contended.sqlite3"}))
-    with app.app_context():
-        create_schema()
+    app = fresh_app({**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/contended.sqlite3"})
 
     def lifecycle(_: int) -> JobStatus:
         # Each thread has its own app context, session and SQLite connection.
@@ -47,9 +45,7 @@ def test_concurrent_writers_never_hit_database_is_locked(stack_env, tmp_path):
 
 def test_read_then_write_transactions_never_hit_database_is_locked(stack_env, tmp_path):
     # The pattern that kills deferred transactions: read, another writer commits, write.
-    app = create_app(settings_from({**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/rw.sqlite3"}))
-    with app.app_context():
-        create_schema()
+    app = fresh_app({**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/rw.sqlite3"})
 
     def read_then_write(number: int) -> int:
         with app.app_context(), write_transaction() as session:

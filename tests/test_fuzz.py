@@ -15,9 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.generation import GenerationMode
 
-from jobsvc import create_app
-from jobsvc.database import create_schema
-from tests.conftest import settings_from
+from tests.conftest import fresh_app
 
 GENERATED: Counter[str] = Counter()
 EXAMPLES_PER_OPERATION = 150
@@ -38,9 +36,7 @@ def fuzzed_app(stack_env, tmp_path_factory) -> Flask:
     """The app on a database of its own, with a queue nobody works."""
     folder = tmp_path_factory.mktemp("fuzz")
     env = {**stack_env, "DATABASE_URL": f"sqlite:///{folder}/fuzz.sqlite3", "QUEUE_NAME": "fuzz"}
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     return app
 
 

@@ -6,11 +6,10 @@ import uuid
 
 import pytest
 
-from jobsvc import create_app, store
-from jobsvc.database import create_schema
+from jobsvc import store
 from jobsvc.llm import Usage
 from jobsvc.models import JobStatus
-from tests.conftest import free_port, settings_from
+from tests.conftest import free_port, fresh_app
 from tests.postgres import running_postgres, server_binaries
 from tests.support import submit, wait_for_job
 
@@ -30,9 +29,7 @@ def postgres_env(stack_env):
 
 @pytest.fixture(scope="module")
 def pg_app(postgres_env):
-    app = create_app(settings_from(postgres_env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(postgres_env)
     return app
 
 

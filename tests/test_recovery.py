@@ -16,8 +16,7 @@ from redis import Redis
 from rq import Queue
 
 from jobsvc import create_app
-from jobsvc.database import create_schema
-from tests.conftest import RedisProcess, settings_from
+from tests.conftest import RedisProcess, fresh_app, settings_from
 from tests.support import submit, wait_for, wait_for_job
 
 
@@ -46,9 +45,7 @@ def fault_env(stack_env, fault_redis, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fault_app(fault_env):
-    app = create_app(settings_from(fault_env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(fault_env)
     return app
 
 
@@ -93,6 +90,14 @@ def _running(client, event_id: str) -> bool:
 
 def _unique(text: str) -> str:
     return f"{text} ({uuid.uuid4()})"
+
+
+def _start_slow_job(client, worker, fake_llm, seconds_per_call: float) -> tuple[str, list[psutil.Process]]:
+    """Submit a job whose LLM calls take a while; return it once running, with its work horse."""
+    fake_llm.state.delay = seconds_per_call
+    event_id = submit(client, _unique("Wear gloves."))
+    wait_for(lambda: _running(client, event_id), what="the job to run")
+    return event_id, wait_for(lambda: _horses(worker.pid), what="a work horse")
 
 
 def test_a_job_survives_four_rate_limits_in_a_row(client, fault_worker, fake_llm):
@@ -148,10 +153,7 @@ def test_sigkill_of_the_work_horse_reruns_the_job_from_its_checkpoint(client, fa
 
 
 def test_sigkill_of_the_worker_parent_lets_its_horse_finish(client, fault_worker, fake_llm):
-    fake_llm.state.delay = 0.5
-    event_id = submit(client, _unique("Wear gloves."))
-    wait_for(lambda: _running(client, event_id), what="the job to run")
-    wait_for(lambda: _horses(fault_worker.pid), what="a work horse")
+    event_id, _ = _start_slow_job(client, fault_worker, fake_llm, seconds_per_call=0.5)
 
     fault_worker.stop(signal.SIGKILL)
     job = wait_for_job(client, event_id)
@@ -163,10 +165,7 @@ def test_sigkill_of_the_worker_parent_lets_its_horse_finish(client, fault_worker
 def test_sigkill_of_parent_and_horse_together_is_recovered_by_a_live_worker(
     client, fault_worker, spawn_worker, fake_llm
 ):
-    fake_llm.state.delay = 1.0
-    event_id = submit(client, _unique("Wear gloves."))
-    wait_for(lambda: _running(client, event_id), what="the job to run")
-    horses = wait_for(lambda: _horses(fault_worker.pid), what="a work horse")
+    event_id, horses = _start_slow_job(client, fault_worker, fake_llm, seconds_per_call=1.0)
 
     for process in [psutil.Process(fault_worker.pid), *horses]:
         process.kill()  # as when a container is lost

@@ -9,8 +9,7 @@ import pytest
 from flask import Flask
 
 from jobsvc import create_app
-from jobsvc.database import create_schema
-from tests.conftest import settings_from
+from tests.conftest import fresh_app, settings_from
 from tests.support import submit
 
 CONTRACT_FIELDS = {"id", "input_text", "status", "summary", "checklist", "created_at", "updated_at"}
@@ -168,9 +167,7 @@ def test_an_unusable_idempotency_key_is_400(client, key):
 
 def test_a_full_queue_answers_429_with_retry_after(stack_env, tmp_path):
     env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/full.sqlite3", "QUEUE_NAME": "nobody-listens"}
-    app = create_app({**settings_from(env), "MAX_PENDING_JOBS": 2})
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env, MAX_PENDING_JOBS=2)
     client = app.test_client()
     replayable = {"Idempotency-Key": "first"}
     client.post("/jobs/", json={"input_text": "one"}, headers=replayable)

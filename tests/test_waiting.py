@@ -7,9 +7,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from jobsvc import create_app
-from jobsvc.database import create_schema
-from tests.conftest import GunicornProcess, settings_from
+from tests.conftest import GunicornProcess, fresh_app
 from tests.support import submit
 from tests.test_wsgi import http
 
@@ -27,9 +25,7 @@ def test_wait_answers_when_the_job_finishes(e2e_client, worker, fake_llm):
 
 def test_an_unfinished_job_after_the_wait_says_when_to_poll_again(e2e_app, stack_env, tmp_path):
     env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/idle.sqlite3", "QUEUE_NAME": "idle"}
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     client = app.test_client()
     event_id = submit(client, "Nobody works this queue.")
 
@@ -62,9 +58,7 @@ def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
     e2e_app, e2e_env, start_worker, tmp_path
 ):
     env = {**e2e_env, "DATABASE_URL": f"sqlite:///{tmp_path}/waiters.sqlite3", "QUEUE_NAME": "waiters"}
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    fresh_app(env)  # the schema gunicorn and the worker will use
     web = GunicornProcess({**env, "WEB_CONCURRENCY": "2"}, tmp_path / "gunicorn.log")
     try:
         event_id = http("POST", f"{web.url}/jobs/", {"input_text": "Everyone waits for me."})[1]["event_id"]

@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-from jobsvc import create_app
-from jobsvc.database import create_schema
 from jobsvc.webhooks import UnsafeDestination, check_destination
-from tests.conftest import settings_from
+from tests.conftest import fresh_app
 from tests.support import wait_for
 
 SECRET = "whsec-test"
@@ -77,9 +75,7 @@ def hook_env(e2e_env, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hook_client(hook_env, start_worker):
-    app = create_app(settings_from(hook_env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(hook_env)
     start_worker(**hook_env)
     return app.test_client()
 
@@ -176,9 +172,7 @@ def test_a_public_address_passes_the_check_without_any_request_being_sent():
 
 def test_post_with_a_private_callback_is_422_unless_allowed(stack_env, tmp_path):
     env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/ssrf.sqlite3", "WEBHOOK_SECRET": SECRET}
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     body = {"input_text": "x", "callback_url": "http://127.0.0.1:9/hook"}
 
     response = app.test_client().post("/jobs/", json=body)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from jobsvc import create_app
-from jobsvc.database import create_schema
-from tests.conftest import settings_from
+from tests.conftest import fresh_app
 from tests.support import submit, wait_for_job
 
 
@@ -36,9 +34,7 @@ def test_rejected_api_key_fails_the_job_with_an_actionable_error(e2e_client, wor
 
 def test_offline_provider_works_with_no_api_key(start_worker, e2e_env, tmp_path):
     env = {**e2e_env, "DATABASE_URL": f"sqlite:///{tmp_path}/offline.sqlite3", "QUEUE_NAME": "offline"}
-    app = create_app(settings_from(env))
-    with app.app_context():
-        create_schema()
+    app = fresh_app(env)
     start_worker(**{**env, "LLM_PROVIDER": "auto", "OPENAI_API_KEY": ""})
     client = app.test_client()
 
