@@ -17,7 +17,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 install: $(INSTALLED) ## Create .venv and install the pinned requirements
 
 run: install ## Start Redis (embedded unless REDIS_URL is set), web and worker; Ctrl-C stops all
-	$(BIN)/flask --app wsgi init-db
+	$(BIN)/flask --app wsgi db upgrade
 	@echo "API docs: http://127.0.0.1:$(PORT)/docs/  (Ctrl-C stops everything)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start --port $(PORT)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,7 +14,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
-from .extensions import db
+from .extensions import db, migrate
 
 # Execution option that makes the next transaction on a SQLite connection take the
 # write lock up front. A deferred transaction that reads and then writes fails with
@@ -77,17 +78,24 @@ def init_app(app: Flask) -> None:
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
     _engines.append(engine)
+    # Batch mode: SQLite alters tables by copying them, and Alembic must know to do so.
+    migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
     app.cli.add_command(init_db_command)
 
 
+MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
+
+
 def create_schema() -> None:
-    """Create every table that does not exist yet."""
-    db.create_all()
+    """Bring the schema up to date by running every migration not yet applied."""
+    from flask_migrate import upgrade
+
+    upgrade(directory=MIGRATIONS)
 
 
 @click.command("init-db")
 @with_appcontext
 def init_db_command() -> None:
-    """Create the database schema (run by the release phase)."""
+    """Apply the migrations (the same as `flask db upgrade`)."""
     create_schema()
     click.echo("Schema is ready.")

@@ -6,12 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, text
 
-from jobsvc import store
+from jobsvc import create_app, store
 from jobsvc.database import write_transaction
 from jobsvc.extensions import db
 from jobsvc.llm import Usage
 from jobsvc.models import Job, JobStatus, utcnow
-from tests.conftest import fresh_app
+from tests.conftest import fresh_app, settings_from
 
 NO_USAGE = Usage()
 
@@ -59,3 +59,23 @@ def test_read_then_write_transactions_never_hit_database_is_locked(stack_env, tm
 
     # Serialized writers: each saw every earlier insert, none was lost.
     assert seen == list(range(300))
+
+
+def test_the_migrations_build_exactly_the_schema_the_models_describe(stack_env, tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    app = fresh_app({**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/migrated.sqlite3"})
+    with app.app_context(), db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+
+    assert differences == []
+
+
+def test_flask_db_upgrade_creates_the_schema(stack_env, tmp_path):
+    app = create_app(settings_from({**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3"}))
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
