@@ -31,12 +31,8 @@ def get_redis() -> Redis:
 
 def blocking_redis() -> Redis:
     """A Redis client for RQ's worker loop: no read timeout, since BLPOP waits minutes by design."""
-    return Redis.from_url(
-        current_app.config["REDIS_URL"],
-        socket_connect_timeout=2,
-        socket_keepalive=True,
-        health_check_interval=30,
-    )
+    # Health checks, not TCP keepalive: the embedded Redis is a unix socket, which has none.
+    return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=2, health_check_interval=30)
 
 
 def get_queue() -> Queue:

@@ -18,7 +18,7 @@ from redis import Redis
 from rq import Worker
 
 from jobsvc import create_app
-from jobsvc.config import SETTINGS, read_settings
+from jobsvc.config import SETTINGS, instance_path, read_settings, redis_url
 from jobsvc.database import create_schema
 from jobsvc.embedded_redis import redis_server_binary, server_arguments
 from tests.fake_openai import FakeOpenAIServer
@@ -190,9 +190,11 @@ class WorkerProcess:
             self._log.close()
 
 
-def _listening_workers(redis_url: str, queue_name: str) -> int:
-    with Redis.from_url(redis_url) as connection:
-        return sum(queue_name in w.queue_names() for w in Worker.all(connection=connection))
+def _listening_workers(env: dict[str, str]) -> int:
+    settings = settings_from(env)
+    url = redis_url(settings, instance_path(settings))  # as the worker resolves it
+    with Redis.from_url(url) as connection:
+        return sum(env["QUEUE_NAME"] in w.queue_names() for w in Worker.all(connection=connection))
 
 
 @pytest.fixture(scope="session")
@@ -208,14 +210,11 @@ def start_worker(
 
     def start(**overrides: str) -> WorkerProcess:
         env = {**stack_env, **overrides}
-        before = _listening_workers(env["REDIS_URL"], env["QUEUE_NAME"])
+        before = _listening_workers(env)
         worker = WorkerProcess(env, logs / f"worker-{len(started)}.log")
         started.append(worker)
         wait_for(
-            lambda: (
-                _listening_workers(env["REDIS_URL"], env["QUEUE_NAME"]) > before
-                or worker.process.poll() is not None
-            ),
+            lambda: _listening_workers(env) > before or worker.process.poll() is not None,
             timeout=20,
             what="the worker to listen",
         )

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from tests.conftest import REPO, SETTING_KEYS
-from tests.support import wait_for
+from tests.conftest import REPO, SETTING_KEYS, fresh_app
+from tests.support import submit, wait_for, wait_for_job
 
 
 def start_embedded(instance: Path, **env: str) -> subprocess.Popen[bytes]:
@@ -71,3 +71,24 @@ def test_with_redis_url_set_it_starts_nothing_and_waits(short_instance):
         process.terminate()
         process.wait(timeout=10)
     assert not (short_instance / "redis.sock").exists()
+
+
+def test_zero_configuration_web_and_worker_find_the_embedded_redis(short_instance, start_worker, stack_env):
+    # No REDIS_URL anywhere: everything meets on instance/redis.sock, as under `make run`.
+    env = {**stack_env, "INSTANCE_PATH": str(short_instance), "REDIS_URL": "", "QUEUE_NAME": "embedded"}
+    env["DATABASE_URL"] = f"sqlite:///{short_instance}/jobsvc.sqlite3"
+    server = start_embedded(short_instance)
+    try:
+        wait_for(lambda: answers(Redis(unix_socket_path=str(short_instance / "redis.sock"))), timeout=10)
+        app = fresh_app(env)
+        assert app.config["REDIS_URL"] == f"unix://{short_instance}/redis.sock"
+        worker = start_worker(**env)
+        client = app.test_client()
+
+        job = wait_for_job(client, submit(client, "Lock the door. Water the plants."))
+
+        assert job["status"] == "succeeded", job
+        worker.stop()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
