@@ -9,10 +9,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from .config import instance_path, read_settings, redis_url
+
+SHUTDOWN_GRACE_SECONDS = 1.5
 
 
 def redis_server_binary() -> Path:
@@ -45,7 +49,7 @@ def server_arguments(directory: Path, *, port: int = 0, socket: Path | None = No
 
 
 def main() -> None:
-    """Replace this process with redis-server, or idle when REDIS_URL points elsewhere."""
+    """Run redis-server until told to stop, or idle when REDIS_URL points elsewhere."""
     settings = read_settings()
     if settings["REDIS_URL"]:
         print("REDIS_URL is set; not starting the embedded Redis.", flush=True)
@@ -59,7 +63,18 @@ def main() -> None:
         sys.exit(f"The socket path {socket} is too long for a unix socket; set INSTANCE_PATH or REDIS_URL.")
     binary = redis_server_binary()
     print(f"Embedded Redis on unix://{socket} (AOF in {instance})", flush=True)
-    os.execv(binary, [str(binary), *server_arguments(instance, socket=socket)])
+    server = subprocess.Popen(
+        [str(binary), *server_arguments(instance, socket=socket)], start_new_session=True
+    )
+
+    def stop(signum: int, _frame: object) -> None:
+        # `make run` stops every process at once: let web and worker say goodbye to Redis first.
+        time.sleep(SHUTDOWN_GRACE_SECONDS)
+        server.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sys.exit(server.wait())
 
 
 if __name__ == "__main__":
