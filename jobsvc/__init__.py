@@ -59,10 +59,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api = Api(app)
     errors.init_app(app)
 
+    from .health import blp as health_blp
     from .resources import blp as jobs_blp
 
     limits.init_app(app, jobs_blp)
     api.register_blueprint(jobs_blp)
+    api.register_blueprint(health_blp)
     # X-Pagination carries JSON text; an object `schema` on a header would mean "k,v,k,v".
     api.spec.components.headers["PAGINATION"] = {
         "description": "Pagination metadata, as JSON.",

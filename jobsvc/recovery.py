@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,6 +17,7 @@ from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
 
 from . import store
+from .health import heartbeat_key
 from .models import utcnow
 from .queue import enqueue_job, get_redis
 
@@ -86,9 +89,12 @@ class Reconciler(threading.Thread):
                 return
 
     def run_once(self) -> ReconcileReport | None:
-        """One pass, if no other worker's reconciler holds the lock for this interval."""
+        """Say this worker is alive; then one pass, unless another worker's reconciler has the lock."""
         with self.app.app_context():
-            interval_ms = max(int(self.app.config["RECONCILE_INTERVAL"] * 1000) - 100, 100)
+            interval = self.app.config["RECONCILE_INTERVAL"]
+            alive = heartbeat_key(self.app.config["QUEUE_NAME"], f"{socket.gethostname()}:{os.getpid()}")
+            get_redis().set(alive, utcnow().isoformat(), px=int(interval * 3000))
+            interval_ms = max(int(interval * 1000) - 100, 100)
             lock = f"jobsvc:{self.app.config['QUEUE_NAME']}:reconciler"
             if not get_redis().set(lock, self.name, nx=True, px=interval_ms):
                 return None
