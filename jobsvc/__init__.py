@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -10,7 +9,7 @@ from flask import Blueprint, Flask
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from . import database, errors, limits, queue, recovery
+from . import database, errors, limits, logs, queue, recovery
 from .config import database_url, instance_path, read_settings, redis_url
 from .extensions import db
 
@@ -48,9 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             "security": [{"bearerAuth": []}],
         }
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
-    logging.basicConfig(
-        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.init_app(app)
 
     db.init_app(app)
     database.init_app(app)

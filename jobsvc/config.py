@@ -36,6 +36,13 @@ def _key_list(raw: str) -> tuple[str, ...]:
     return tuple(key.strip() for key in raw.split(",") if key.strip())
 
 
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"text", "json"}:
+        raise ValueError("must be text or json")
+    return value
+
+
 def _boolean(raw: str) -> bool:
     value = raw.strip().lower()
     if value not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
@@ -170,6 +177,7 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting("LOG_LEVEL", "INFO", "Python log level for web and worker."),
+    Setting("LOG_FORMAT", "text", "text | json: one JSON object per log line.", _log_format),
     Setting(
         "INSTANCE_PATH", None, "Instance folder (SQLite file, Redis socket and AOF). Default: ./instance."
     ),

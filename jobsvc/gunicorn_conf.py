@@ -16,7 +16,8 @@ threads = _settings["WEB_THREADS"]
 # Build the app once in the master, then fork: workers share its memory and start fast.
 preload_app = True
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# The request id too, as the app echoes it: one id ties the access line to the app's lines.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms [%({x-request-id}o)s]'
 graceful_timeout = 30
 # The control socket defaults to one path in $HOME, shared by every gunicorn on the box.
 control_socket_disable = True

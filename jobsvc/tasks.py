@@ -83,7 +83,13 @@ def _run(job_id: str) -> str:
                 step_two = pipeline.make_checklist(provider, summary)
                 finished = store.complete_job(job_id, owner, step_two.text, step_two.usage)
             except LLMError as exc:
-                log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, exc)
+                log.warning(
+                    "job %s status=failed attempt=%d duration=%.3fs error=%s",
+                    job_id,
+                    job.attempts,
+                    time.monotonic() - started,
+                    exc,
+                )
                 store.fail_job(job_id, str(exc), owner)
                 return "failed"
             except JobTimeoutException:
