@@ -129,8 +129,3 @@ def reconcile_command(min_age: float) -> None:
     except RedisError as exc:
         raise click.ClickException(f"Redis is not reachable ({exc}); nothing was re-enqueued.") from exc
     click.echo(f"Released {len(report.expired)} expired leases; re-enqueued {len(report.requeued)} jobs.")
-
-
-def init_app(app: Flask) -> None:
-    """Register the `reconcile` command."""
-    app.cli.add_command(reconcile_command)

@@ -95,6 +95,11 @@ def list_jobs(
     return list(page), total
 
 
+def count_where(condition: ColumnElement[bool]) -> int:
+    """How many jobs meet `condition`."""
+    return db.session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
+
+
 def count_pending() -> int:
     """How many jobs wait for a worker."""
     return (

@@ -240,7 +240,7 @@ def test_reconcile_command_enqueues_what_redis_lost(client, fault_app, fault_red
     connection = Redis.from_url(fault_redis.url)
     connection.flushall()
 
-    result = fault_app.test_cli_runner().invoke(args=["reconcile", "--min-age", "0"])
+    result = fault_app.test_cli_runner().invoke(args=["jobs", "reconcile", "--min-age", "0"])
 
     assert result.exit_code == 0, result.output
     assert "re-enqueued" in result.output

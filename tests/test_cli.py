@@ -1,0 +1,90 @@
+"""The `jobs` command group against a live stack: real Redis, a real worker, the fake LLM."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from jobsvc import store
+from jobsvc.database import write_transaction
+from jobsvc.models import Job, utcnow
+from tests.support import submit, wait_for_job
+
+
+def run(app, *args: str):
+    """`flask jobs ARGS...` in-process, against the app's database and Redis."""
+    return app.test_cli_runner().invoke(args=["jobs", *args])
+
+
+def test_submit_and_wait_prints_summary_and_checklist(e2e_app, worker):
+    text = f"Lock the door {uuid.uuid4()}."
+    result = run(e2e_app, "submit", text, "--wait", "--timeout", "30")
+
+    assert result.exit_code == 0, result.output
+    event_id = result.output.splitlines()[0]
+    assert str(uuid.UUID(event_id)) == event_id
+    assert "succeeded" in result.output  # the progress lines
+    assert f"SUMMARY OF {text}" in result.output and "Checklist:\n- " in result.output
+
+
+def test_submit_from_a_file(e2e_app, worker, tmp_path):
+    document = tmp_path / "guide.txt"
+    document.write_text("Wear gloves. Wash your hands.", encoding="utf-8")
+
+    result = run(e2e_app, "submit", "--file", str(document))
+
+    assert result.exit_code == 0
+    with e2e_app.app_context():
+        assert store.get_job(result.output.strip()).input_text == "Wear gloves. Wash your hands."
+
+
+def test_submit_needs_text_or_a_file_but_not_both(e2e_app, tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    assert run(e2e_app, "submit").exit_code == 2
+    assert run(e2e_app, "submit", "text", "--file", str(tmp_path / "f.txt")).exit_code == 2
+    assert run(e2e_app, "submit", "   ").exit_code == 2
+
+
+def test_a_failed_job_waited_for_exits_1_with_its_error(e2e_app, worker, fake_llm):
+    text = f"Lock the door {uuid.uuid4()}."
+    fake_llm.state.fail_next(401, matching=text)
+
+    result = run(e2e_app, "submit", text, "--wait")
+
+    assert result.exit_code == 1
+    assert "OPENAI_API_KEY" in result.output
+
+
+def test_show_list_cancel_and_retry(e2e_app, e2e_client, worker):
+    event_id = submit(e2e_client, f"Wear gloves {uuid.uuid4()}.")
+    wait_for_job(e2e_client, event_id)
+
+    shown = run(e2e_app, "show", event_id.upper())
+    assert shown.exit_code == 0 and json.loads(shown.output)["status"] == "succeeded"
+    listed = run(e2e_app, "list", "--status", "succeeded", "--limit", "500")
+    assert event_id in listed.output
+    assert run(e2e_app, "cancel", event_id).exit_code == 1
+    assert run(e2e_app, "retry", event_id).exit_code == 1
+    missing = run(e2e_app, "show", str(uuid.uuid4()))
+    assert missing.exit_code == 1 and "No job" in missing.output
+
+
+def test_purge_deletes_only_old_finished_jobs(e2e_app, e2e_client, worker):
+    old = submit(e2e_client, f"Old {uuid.uuid4()}.")
+    wait_for_job(e2e_client, old)
+    pending_old = submit(e2e_client, f"Pending {uuid.uuid4()}.")
+    with e2e_app.app_context(), write_transaction() as session:
+        long_ago = utcnow() - timedelta(days=40)
+        session.execute(update(Job).where(Job.id.in_([old, pending_old])).values(finished_at=long_ago))
+
+    assert "nothing deleted" in run(e2e_app, "purge", "--older-than", "30d", "--dry-run").output
+    result = run(e2e_app, "purge", "--older-than", "30d")
+
+    assert result.exit_code == 0 and "Deleted" in result.output
+    with e2e_app.app_context():
+        assert store.get_job(old) is None
+        assert store.get_job(pending_old) is not None  # unfinished jobs are never purged
+    assert run(e2e_app, "purge", "--older-than", "soon").exit_code == 2
