@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -164,11 +166,14 @@ class WorkerProcess:
         self.log_path = log_path
         base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
         self._log = log_path.open("wb")
+        # A process group of its own: killing it takes the work horse and RQ's scheduler along,
+        # even after a test has killed the parent and orphaned them.
         self.process = subprocess.Popen(
             [sys.executable, str(REPO / "worker.py")],
             env={**base, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     @property
@@ -179,6 +184,17 @@ class WorkerProcess:
     def log(self) -> str:
         """Everything the worker has printed so far."""
         return self.log_path.read_text(errors="replace")
+
+    def kill_group(self) -> None:
+        """SIGKILL the worker and everything it started, at once."""
+        # RQ's work horse calls setsid(), so it is not in the group: find it as a descendant.
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Send `sig` and wait for the process to exit; returns its exit code."""
@@ -223,8 +239,7 @@ def start_worker(
 
     yield start
     for worker in started:
-        if worker.process.poll() is None:
-            worker.stop(signal.SIGKILL)
+        worker.kill_group()
 
 
 @pytest.fixture(scope="session")

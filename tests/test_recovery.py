@@ -66,10 +66,7 @@ def spawn_worker(start_worker, fault_env):
 
     yield spawn
     for worker in started:
-        for child in _horses(worker.pid):
-            child.kill()
-        if worker.process.poll() is None:
-            worker.stop(signal.SIGKILL)
+        worker.kill_group()
 
 
 @pytest.fixture
@@ -77,9 +74,10 @@ def fault_worker(spawn_worker):
     return spawn_worker()
 
 
-def _horses(pid: int) -> list[psutil.Process]:
+def _horses(pid: int, since: float) -> list[psutil.Process]:
+    """The worker's children started after `since`: its work horse (RQ's scheduler is older)."""
     try:
-        return psutil.Process(pid).children()
+        return [child for child in psutil.Process(pid).children() if child.create_time() >= since]
     except psutil.NoSuchProcess:
         return []
 
@@ -95,9 +93,10 @@ def _unique(text: str) -> str:
 def _start_slow_job(client, worker, fake_llm, seconds_per_call: float) -> tuple[str, list[psutil.Process]]:
     """Submit a job whose LLM calls take a while; return it once running, with its work horse."""
     fake_llm.state.delay = seconds_per_call
+    submitted = time.time() - 0.05
     event_id = submit(client, _unique("Wear gloves."))
     wait_for(lambda: _running(client, event_id), what="the job to run")
-    return event_id, wait_for(lambda: _horses(worker.pid), what="a work horse")
+    return event_id, wait_for(lambda: _horses(worker.pid, submitted), what="a work horse")
 
 
 def test_a_job_survives_four_rate_limits_in_a_row(client, fault_worker, fake_llm):
@@ -136,9 +135,10 @@ def test_worker_logs_hold_no_key_and_no_input_text(client, fault_worker, fake_ll
 def test_sigkill_of_the_work_horse_reruns_the_job_from_its_checkpoint(client, fault_worker, fake_llm):
     fake_llm.state.delay = 1.0
     text = _unique("Wear gloves.")
+    submitted = time.time() - 0.05
     event_id = submit(client, text)
     wait_for(lambda: _running(client, event_id), what="the job to run")
-    (horse,) = wait_for(lambda: _horses(fault_worker.pid), what="a work horse")
+    (horse,) = wait_for(lambda: _horses(fault_worker.pid, submitted), what="a work horse")
     wait_for(lambda: fake_llm.state.calls_for(text), what="the first LLM call")
 
     horse.kill()
@@ -165,10 +165,9 @@ def test_sigkill_of_the_worker_parent_lets_its_horse_finish(client, fault_worker
 def test_sigkill_of_parent_and_horse_together_is_recovered_by_a_live_worker(
     client, fault_worker, spawn_worker, fake_llm
 ):
-    event_id, horses = _start_slow_job(client, fault_worker, fake_llm, seconds_per_call=1.0)
+    event_id, _ = _start_slow_job(client, fault_worker, fake_llm, seconds_per_call=1.0)
 
-    for process in [psutil.Process(fault_worker.pid), *horses]:
-        process.kill()  # as when a container is lost
+    fault_worker.kill_group()  # parent, horse and scheduler at once, as when a container is lost
     fake_llm.state.delay = 0
     spawn_worker()
     live_since = time.monotonic()
