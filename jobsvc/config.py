@@ -165,6 +165,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between webhook delivery attempts; one retry per number.",
         _delays,
     ),
+    Setting("ADMIN_USERNAME", "admin", "User name for the RQ dashboard at /rq (HTTP basic auth)."),
+    Setting(
+        "ADMIN_PASSWORD",
+        None,
+        "Password for the RQ dashboard; unset: /rq answers loopback requests only.",
+    ),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),
