@@ -9,7 +9,7 @@ from flask import Blueprint, Flask
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from . import dashboard, database, errors, limits, logs, queue
+from . import dashboard, database, errors, limits, logs, metrics, queue
 from .cli import jobs_cli
 from .config import database_url, instance_path, read_settings, redis_url
 from .extensions import db
@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     queue.init_app(app)
     app.cli.add_command(jobs_cli)
     dashboard.init_app(app)
+    metrics.init_app(app)
     api = Api(app)
     errors.init_app(app)
 

@@ -12,7 +12,7 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job as RQJob
 
-from . import store
+from . import metrics, store
 from .extensions import db
 from .models import Job, JobStatus
 from .notify import listener, publish_finished
@@ -60,6 +60,7 @@ def submit_job(
         # The row is committed as pending; the reconciler enqueues it once Redis is back.
         log.warning("job %s accepted but not queued yet: %s", job.id, type(exc).__name__)
     log.info("job %s status=pending attempt=0", job.id)
+    metrics.job_created()
     return job, True
 
 
@@ -70,6 +71,7 @@ def cancel_job(job: Job) -> Job:
     was_running = job.status is JobStatus.RUNNING
     if store.cancel_job(job.id):
         log.info("job %s status=canceled attempt=%d", job.id, job.attempts)
+        metrics.job_finished(JobStatus.CANCELED)
         publish_finished(job.id, job.callback_url)
         try:
             if was_running:

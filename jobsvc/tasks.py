@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from flask import Flask, current_app
 from rq.timeouts import JobTimeoutException
 
-from . import pipeline, store
+from . import metrics, pipeline, store
 from .llm import LLMError, get_provider
+from .models import JobStatus
 from .notify import publish_finished
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,15 @@ def _run(job_id: str) -> str:
                 provider = get_provider()
                 summary = job.summary
                 if summary is None:
-                    step_one = pipeline.summarize(provider, job.input_text)
+                    with metrics.llm_call("summarize"):
+                        step_one = pipeline.summarize(provider, job.input_text)
                     summary = step_one.text
                     store.save_summary(job_id, owner, summary, provider.name, provider.model, step_one.usage)
-                step_two = pipeline.make_checklist(provider, summary)
+                    metrics.tokens_used(step_one.usage)
+                with metrics.llm_call("checklist"):
+                    step_two = pipeline.make_checklist(provider, summary)
                 finished = store.complete_job(job_id, owner, step_two.text, step_two.usage)
+                metrics.tokens_used(step_two.usage)
             except LLMError as exc:
                 log.warning(
                     "job %s status=failed attempt=%d duration=%.3fs error=%s",
@@ -91,10 +96,12 @@ def _run(job_id: str) -> str:
                     exc,
                 )
                 store.fail_job(job_id, str(exc), owner)
+                metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
                 return "failed"
             except JobTimeoutException:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
                 store.fail_job(job_id, message, owner)
+                metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
                 publish_finished(job_id, job.callback_url)
                 log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
                 raise
@@ -102,11 +109,13 @@ def _run(job_id: str) -> str:
                 # A bug: keep the details in the worker log, give the user a reference.
                 log.exception("job %s crashed", job_id)
                 store.fail_job(job_id, "Internal error while processing the job; see the worker log.", owner)
+                metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
                 publish_finished(job_id, job.callback_url)
                 raise
         if not finished:
             log.warning("job %s lost its lease before finishing; another run owns it", job_id)
             return "lost"
+        metrics.job_finished(JobStatus.SUCCEEDED, time.monotonic() - started)
         log.info(
             "job %s status=succeeded attempt=%d duration=%.3fs",
             job_id,

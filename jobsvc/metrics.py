@@ -1,0 +1,152 @@
+"""Prometheus metrics that stay right with any number of web and worker processes.
+
+Counters and histogram buckets are kept in Redis (atomic increments from every process);
+gauges (queue depth, running jobs) are read at scrape time. Recording never fails a job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask, Response, current_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from redis.exceptions import RedisError
+
+from . import store
+from .llm import LLMError, Usage
+from .models import Job, JobStatus
+from .queue import get_queue, get_redis
+
+log = logging.getLogger(__name__)
+
+JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+LLM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def _key(name: str) -> str:
+    return f"jobsvc:{current_app.config['QUEUE_NAME']}:metrics:{name}"
+
+
+def _increment(name: str, field: str, amount: float = 1) -> None:
+    try:
+        get_redis().hincrbyfloat(_key(name), field, amount)
+    except RedisError as exc:
+        log.info("metric %s not recorded: %s", name, type(exc).__name__)
+
+
+def _observe(name: str, seconds: float, buckets: tuple[float, ...]) -> None:
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for bound in buckets:
+            if seconds <= bound:
+                pipe.hincrbyfloat(_key(name), f"le:{bound}", 1)
+        pipe.hincrbyfloat(_key(name), "le:+Inf", 1)
+        pipe.hincrbyfloat(_key(name), "sum", seconds)
+        pipe.execute()
+    except RedisError as exc:
+        log.info("metric %s not recorded: %s", name, type(exc).__name__)
+
+
+def job_created() -> None:
+    """Count a new job."""
+    _increment("jobs_created", "total")
+
+
+def job_finished(status: JobStatus, seconds: float | None = None) -> None:
+    """Count a job that reached `status`, and how long its last run took."""
+    _increment("jobs_finished", status.value)
+    if seconds is not None:
+        _observe("job_duration", seconds, JOB_BUCKETS)
+
+
+def tokens_used(usage: Usage) -> None:
+    """Add a step's tokens."""
+    _increment("tokens", "prompt", usage.prompt_tokens)
+    _increment("tokens", "completion", usage.completion_tokens)
+
+
+@contextmanager
+def llm_call(step: str) -> Iterator[None]:
+    """Time one pipeline step's provider call; count its error, if any, by kind."""
+    started = time.perf_counter()
+    try:
+        yield
+    except LLMError as exc:
+        _increment("llm_errors", type(exc).__name__)
+        raise
+    finally:
+        _observe(f"llm_latency:{step}", time.perf_counter() - started, LLM_BUCKETS)
+
+
+def _read(name: str) -> dict[str, float]:
+    return {k.decode(): float(v) for k, v in get_redis().hgetall(_key(name)).items()}
+
+
+def _histogram(family: HistogramMetricFamily, name: str, labels: list[str]) -> None:
+    values = _read(name)
+    buckets = [(bound, values.get(f"le:{bound}", 0.0)) for bound in (*_bounds(name), "+Inf")]
+    family.add_metric(labels, [(str(bound), count) for bound, count in buckets], values.get("sum", 0.0))
+
+
+def _bounds(name: str) -> tuple[float, ...]:
+    return JOB_BUCKETS if name == "job_duration" else LLM_BUCKETS
+
+
+class RedisCollector:
+    """Builds every metric family from Redis and the database at scrape time."""
+
+    def collect(self) -> Iterator[object]:
+        created = CounterMetricFamily("jobsvc_jobs_created", "Jobs accepted.")
+        created.add_metric([], _read("jobs_created").get("total", 0.0))
+        yield created
+        finished = CounterMetricFamily(
+            "jobsvc_jobs_finished", "Jobs that ended, by status.", labels=["status"]
+        )
+        done = _read("jobs_finished")
+        for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED):
+            finished.add_metric([status.value], done.get(status.value, 0.0))
+        yield finished
+        depth = GaugeMetricFamily("jobsvc_queue_depth", "Jobs waiting in the RQ queue.")
+        depth.add_metric([], get_queue().count)
+        yield depth
+        running = GaugeMetricFamily("jobsvc_jobs_running", "Jobs a worker runs now.")
+        running.add_metric([], store.count_where(Job.status == JobStatus.RUNNING))
+        yield running
+        duration = HistogramMetricFamily("jobsvc_job_duration_seconds", "Time a run took, claim to end.")
+        _histogram(duration, "job_duration", [])
+        yield duration
+        latency = HistogramMetricFamily(
+            "jobsvc_llm_call_seconds", "Time a pipeline step's LLM call took.", labels=["step"]
+        )
+        for step in ("summarize", "checklist"):
+            _histogram(latency, f"llm_latency:{step}", [step])
+        yield latency
+        errors = CounterMetricFamily("jobsvc_llm_errors", "LLM calls that failed, by kind.", labels=["kind"])
+        for kind, count in sorted(_read("llm_errors").items()):
+            errors.add_metric([kind], count)
+        yield errors
+        tokens = CounterMetricFamily("jobsvc_llm_tokens", "Tokens the provider reported.", labels=["kind"])
+        for kind, count in sorted(_read("tokens").items()):
+            tokens.add_metric([kind], count)
+        yield tokens
+
+
+def init_app(app: Flask) -> None:
+    """Serve /metrics in the Prometheus text format."""
+
+    @app.get("/metrics")
+    def prometheus_metrics() -> Response:
+        """Prometheus text format."""
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(RedisCollector())  # type: ignore[arg-type]
+        try:
+            body = generate_latest(registry)
+        except RedisError as exc:
+            return Response(
+                f"# Redis is not reachable: {type(exc).__name__}\n", status=503, mimetype="text/plain"
+            )
+        return Response(body, mimetype=CONTENT_TYPE_LATEST)
