@@ -81,10 +81,17 @@ def run_worker(app: Flask, *, burst: bool = False) -> bool:
                 worker.max_connection_wait_time = 5.0
                 try:
                     # The scheduler (one per queue, by lock) runs delayed retries: webhook backoff.
-                    return worker.work(
+                    worked = worker.work(
                         burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=True
                     )
                 except RedisError as exc:
                     log.warning("worker lost Redis (%s); starting over when it is back", exc)
+                    continue
+                # RQ's work() also returns after logging an unexpected error (Redis vanishing
+                # mid-job, say). Only a requested stop, or the end of a burst, ends this process.
+                if burst or worker._stop_requested:
+                    return worked
+                log.warning("worker loop ended without a stop request; starting a new one")
+                time.sleep(1)
         finally:
             reconciler.stop()

@@ -244,3 +244,20 @@ def test_reconcile_command_enqueues_what_redis_lost(client, fault_app, fault_red
     assert result.exit_code == 0, result.output
     assert "re-enqueued" in result.output
     assert event_id in Queue("faults", connection=connection).job_ids
+
+
+def test_a_worker_outlives_redis_dying_mid_job(client, fault_worker, fault_redis, fake_llm):
+    _, horses = _start_slow_job(client, fault_worker, fake_llm, seconds_per_call=1.0)
+    fault_redis.stop()
+    try:
+        # Redis stays down until the horse has ended: then RQ's monitor finds Redis gone.
+        _, alive = psutil.wait_procs(horses, timeout=60)
+        assert not alive
+    finally:
+        fault_redis.start()
+
+    # The same worker process takes the next job once Redis is back.
+    job = wait_for_job(client, submit(client, _unique("After the outage.")), timeout=60)
+
+    assert job["status"] == "succeeded", job
+    assert fault_worker.process.poll() is None, fault_worker.log()[-2000:]
