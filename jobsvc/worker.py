@@ -88,8 +88,9 @@ def run_worker(app: Flask, *, burst: bool = False) -> bool:
                     log.warning("worker lost Redis (%s); starting over when it is back", exc)
                     continue
                 # RQ's work() also returns after logging an unexpected error (Redis vanishing
-                # mid-job, say). Only a requested stop, or the end of a burst, ends this process.
-                if burst or worker._stop_requested:
+                # mid-job, say). Only a requested stop (SIGTERM or SIGINT: RQ records when, busy
+                # or idle), or the end of a burst, ends this process.
+                if burst or worker._shutdown_requested_date is not None:
                     return worked
                 log.warning("worker loop ended without a stop request; starting a new one")
                 time.sleep(1)
