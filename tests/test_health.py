@@ -61,5 +61,7 @@ def test_readiness_follows_redis_going_down_and_coming_back(stack_env, start_wor
         redis.start()
         wait_for(lambda: client.get("/readyz").status_code == 200, timeout=30, what="ready again")
     finally:
-        worker.stop()
-        redis.stop()
+        try:
+            worker.stop()
+        finally:
+            redis.stop()
