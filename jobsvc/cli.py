@@ -109,7 +109,7 @@ def cancel_command(event_id: str) -> None:
     try:
         _echo_job(cancel_job(_load(event_id)))
     except WrongStatus as wrong:
-        raise click.ClickException(f"Job {wrong.job.id} has already {wrong.job.status.value}.") from None
+        raise click.ClickException(str(wrong)) from None
 
 
 @jobs_cli.command("retry")
@@ -119,7 +119,7 @@ def retry_command(event_id: str) -> None:
     try:
         _echo_job(retry_job(_load(event_id)))
     except WrongStatus as wrong:
-        raise click.ClickException(f"Job {wrong.job.id} has succeeded; nothing to retry.") from None
+        raise click.ClickException(str(wrong)) from None
 
 
 @jobs_cli.command("purge")

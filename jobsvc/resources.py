@@ -218,7 +218,7 @@ class JobCancel(MethodView):
         try:
             return cancel_job(_find_job(event_id))
         except WrongStatus as wrong:
-            abort(409, message=f"Job {wrong.job.id} has already {wrong.job.status.value}; nothing to cancel.")
+            abort(409, message=str(wrong))
 
 
 @blp.route("/<event_id>/retry", strict_slashes=False, parameters=[EVENT_ID_PARAMETER])
@@ -232,4 +232,4 @@ class JobRetry(MethodView):
         try:
             return retry_job(_find_job(event_id))
         except WrongStatus as wrong:
-            abort(409, message=f"Job {wrong.job.id} has succeeded; there is nothing to retry.")
+            abort(409, message=str(wrong))

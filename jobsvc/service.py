@@ -25,7 +25,7 @@ class WrongStatus(Exception):
     """The job's status does not allow what was asked."""
 
     def __init__(self, job: Job, action: str) -> None:
-        super().__init__(job.id, action)
+        super().__init__(f"Job {job.id} has already {job.status.value}; there is nothing to {action}.")
         self.job, self.action = job, action
 
 

@@ -159,22 +159,30 @@ def app_context(app: Flask) -> Iterator[None]:
         yield
 
 
+def spawn(command: list[str], env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], Any]:
+    """Start `command` with `env` over a clean environment, output to `log_path`.
+
+    It runs from the suite's empty working folder (no developer's .env), finds the code
+    through PYTHONPATH, and gets a session of its own, so killing the group kills all it started.
+    """
+    base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        command,
+        env={**base, "PYTHONPATH": str(REPO), **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, log
+
+
 class WorkerProcess:
     """`python worker.py` as a subprocess, with its output in a log file."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
-        base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
-        self._log = log_path.open("wb")
-        # A process group of its own: killing it takes the work horse and RQ's scheduler along,
-        # even after a test has killed the parent and orphaned them.
-        self.process = subprocess.Popen(
-            [sys.executable, str(REPO / "worker.py")],
-            env={**base, **env},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.process, self._log = spawn([sys.executable, str(REPO / "worker.py")], env, log_path)
 
     @property
     def pid(self) -> int:
@@ -276,15 +284,8 @@ class GunicornProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:jobsvc.gunicorn_conf", "wsgi:app"],
-            cwd=REPO,
-            env={**base, **env, "PORT": str(self.port)},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:jobsvc.gunicorn_conf", "wsgi:app"]
+        self.process, self._log = spawn(command, {**env, "PORT": str(self.port)}, log_path)
         wait_for(lambda: "API docs at" in self.log() or self.process.poll() is not None, what="gunicorn")
         assert self.process.poll() is None, self.log()
 
