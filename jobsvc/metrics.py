@@ -86,14 +86,12 @@ def _read(name: str) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in get_redis().hgetall(_key(name)).items()}
 
 
-def _histogram(family: HistogramMetricFamily, name: str, labels: list[str]) -> None:
+def _histogram(
+    family: HistogramMetricFamily, name: str, bounds: tuple[float, ...], labels: list[str]
+) -> None:
     values = _read(name)
-    buckets = [(bound, values.get(f"le:{bound}", 0.0)) for bound in (*_bounds(name), "+Inf")]
-    family.add_metric(labels, [(str(bound), count) for bound, count in buckets], values.get("sum", 0.0))
-
-
-def _bounds(name: str) -> tuple[float, ...]:
-    return JOB_BUCKETS if name == "job_duration" else LLM_BUCKETS
+    buckets = [(str(bound), values.get(f"le:{bound}", 0.0)) for bound in (*bounds, "+Inf")]
+    family.add_metric(labels, buckets, values.get("sum", 0.0))
 
 
 class RedisCollector:
@@ -117,13 +115,13 @@ class RedisCollector:
         running.add_metric([], store.count_where(Job.status == JobStatus.RUNNING))
         yield running
         duration = HistogramMetricFamily("jobsvc_job_duration_seconds", "Time a run took, claim to end.")
-        _histogram(duration, "job_duration", [])
+        _histogram(duration, "job_duration", JOB_BUCKETS, [])
         yield duration
         latency = HistogramMetricFamily(
             "jobsvc_llm_call_seconds", "Time a pipeline step's LLM call took.", labels=["step"]
         )
         for step in ("summarize", "checklist"):
-            _histogram(latency, f"llm_latency:{step}", [step])
+            _histogram(latency, f"llm_latency:{step}", LLM_BUCKETS, [step])
         yield latency
         errors = CounterMetricFamily("jobsvc_llm_errors", "LLM calls that failed, by kind.", labels=["kind"])
         for kind, count in sorted(_read("llm_errors").items()):

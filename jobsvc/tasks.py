@@ -48,21 +48,21 @@ def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> Iterator[None]:
 
 def run_job(job_id: str) -> str:
     """Run the pipeline for one job; safe to run twice. Returns what this run did."""
-    outcome = _run(job_id)
+    outcome, callback_url = _run(job_id)
     if outcome in {"succeeded", "failed"}:
-        job = store.get_job(job_id)
-        publish_finished(job_id, job.callback_url if job else None)
+        publish_finished(job_id, callback_url)
     return outcome
 
 
-def _run(job_id: str) -> str:
+def _run(job_id: str) -> tuple[str, str | None]:
+    """What this run did, and the job's callback_url (known from the claim, not read again)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     with app.app_context():  # a fresh context (and session) per job
         owner = uuid.uuid4().hex
         job = store.claim_job(job_id, owner, app.config["LEASE_SECONDS"])
         if job is None:
             log.info("job %s skipped: missing, finished, or running elsewhere", job_id)
-            return "skipped"
+            return "skipped", None
         if job.run_attempts > app.config["MAX_ATTEMPTS"]:
             message = (
                 f"Gave up after {app.config['MAX_ATTEMPTS']} attempts: the worker running this job "
@@ -70,7 +70,7 @@ def _run(job_id: str) -> str:
             )
             store.fail_job(job_id, message, owner)
             log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
-            return "failed"
+            return "failed", job.callback_url
         log.info("job %s status=running attempt=%d", job_id, job.attempts)
         started = time.monotonic()
         with _lease_heartbeat(app, job_id, owner):
@@ -97,7 +97,7 @@ def _run(job_id: str) -> str:
                 )
                 store.fail_job(job_id, str(exc), owner)
                 metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
-                return "failed"
+                return "failed", job.callback_url
             except JobTimeoutException:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
                 store.fail_job(job_id, message, owner)
@@ -114,7 +114,7 @@ def _run(job_id: str) -> str:
                 raise
         if not finished:
             log.warning("job %s lost its lease before finishing; another run owns it", job_id)
-            return "lost"
+            return "lost", job.callback_url
         metrics.job_finished(JobStatus.SUCCEEDED, time.monotonic() - started)
         log.info(
             "job %s status=succeeded attempt=%d duration=%.3fs",
@@ -122,4 +122,4 @@ def _run(job_id: str) -> str:
             job.attempts,
             time.monotonic() - started,
         )
-        return "succeeded"
+        return "succeeded", job.callback_url
