@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -47,22 +49,54 @@ def _tune_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+# SQLite has one writer at a time, and a writer that finds the lock taken sleeps in its
+# busy handler for 1, 2, 5, ... up to 100 ms before it looks again: under load, a web
+# process stalls while another holds the lock. So writers queue first on a thread lock,
+# then on an flock of a file beside the database, which wakes the next writer in any
+# process the moment the previous one commits.
+_thread_writer = threading.Lock()
+_lock_files: dict[str, int] = {}
+
+
+@contextmanager
+def _one_writer(database: str | None) -> Iterator[None]:
+    with _thread_writer:
+        fd = None
+        if database and database != ":memory:":
+            fd = _lock_files.get(database)
+            if fd is None:
+                fd = _lock_files[database] = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 @contextmanager
 def write_transaction() -> Iterator[Session]:
     """A session whose transaction holds the write lock from its first statement, then commits."""
     session = db.session
     session.rollback()
-    session.connection(execution_options={_BEGIN_MODE: "IMMEDIATE"})
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    bind = session.get_bind()
+    lock = _one_writer(bind.url.database) if bind.dialect.name == "sqlite" else nullcontext()
+    with lock:
+        session.connection(execution_options={_BEGIN_MODE: "IMMEDIATE"})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def _dispose_in_child() -> None:
-    # A forked process must not reuse its parent's pooled connections.
+    # A forked process must not reuse its parent's pooled connections, nor inherit a lock
+    # that one of the parent's other threads held at the fork.
+    global _thread_writer
+    _thread_writer = threading.Lock()
+    _lock_files.clear()
     for engine in _engines:
         engine.dispose(close=False)
 

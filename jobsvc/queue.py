@@ -8,6 +8,7 @@ import os
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job as RQJob
@@ -38,6 +39,15 @@ def blocking_redis() -> Redis:
 def get_queue() -> Queue:
     """The RQ queue named by QUEUE_NAME."""
     return Queue(current_app.config["QUEUE_NAME"], connection=get_redis())
+
+
+def queued_jobs() -> int:
+    """Jobs waiting in the queue for a worker (0 when Redis does not answer)."""
+    # LLEN is O(1); counting pending rows costs the database a scan that grows with the backlog.
+    try:
+        return get_queue().count
+    except RedisError:
+        return 0
 
 
 def enqueue_job(job_id: str, *, replace: bool = False) -> bool:

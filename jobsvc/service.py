@@ -16,7 +16,7 @@ from . import metrics, store
 from .extensions import db
 from .models import Job, JobStatus
 from .notify import listener, publish_finished
-from .queue import enqueue_job, get_redis
+from .queue import enqueue_job, get_redis, queued_jobs
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def submit_job(
     request_hash = hashlib.sha256(request.encode()).hexdigest() if idempotency_key else None
     # A retried request gets its id back even when the queue is full.
     if idempotency_key is None or store.job_id_for_key(idempotency_key) is None:
-        pending = store.count_pending()
+        pending = queued_jobs()
         if pending >= current_app.config["MAX_PENDING_JOBS"]:
             raise Overloaded(pending)
     job, created = store.create_job(input_text, idempotency_key, request_hash, callback_url)

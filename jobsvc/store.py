@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 
 from .database import write_transaction
 from .extensions import db
@@ -34,6 +34,23 @@ def create_job(
     Returns the job and whether it was created now.
     """
     now = utcnow()
+    values: dict[str, Any] = {
+        "id": new_job_id(),
+        "input_text": input_text,
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "run_attempts": 0,
+        "retries": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "callback_url": callback_url,
+        "webhook_attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
     with write_transaction() as session:
         if idempotency_key is not None:
             existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
@@ -41,25 +58,9 @@ def create_job(
                 if existing.request_hash != request_hash:
                     raise IdempotencyConflict(idempotency_key, existing.id)
                 return existing, False
-        job = Job(
-            id=new_job_id(),
-            input_text=input_text,
-            status=JobStatus.PENDING,
-            attempts=0,
-            run_attempts=0,
-            retries=0,
-            prompt_tokens=0,
-            completion_tokens=0,
-            total_tokens=0,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            callback_url=callback_url,
-            webhook_attempts=0,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(job)
-    return job, True
+        # A Core INSERT, not session.add(): no unit-of-work flush while the write lock is held.
+        session.execute(insert(Job.__table__), values)
+    return Job(**values), True
 
 
 def get_job(job_id: str) -> Job | None:
@@ -98,13 +99,6 @@ def list_jobs(
 def count_where(condition: ColumnElement[bool]) -> int:
     """How many jobs meet `condition`."""
     return db.session.scalar(select(func.count()).select_from(Job).where(condition)) or 0
-
-
-def count_pending() -> int:
-    """How many jobs wait for a worker."""
-    return (
-        db.session.scalar(select(func.count()).select_from(Job).where(Job.status == JobStatus.PENDING)) or 0
-    )
 
 
 def _update(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> bool:

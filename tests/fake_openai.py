@@ -101,6 +101,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def do_GET(self) -> None:
+        # For a benchmark in another process: the user message of every call, in order.
+        if self.path.rstrip("/") != "/_calls":
+            self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+            return
+        with self.server.state.lock:
+            calls = [r["messages"][-1]["content"] if r["messages"] else "" for r in self.server.state.requests]
+        self._send(200, {"calls": calls})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")

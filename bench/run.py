@@ -1,0 +1,400 @@
+"""`make bench`: the real stack, as the Procfile runs it, under load; prints a markdown table.
+
+Each phase gets a fresh stack in a temporary instance folder: the embedded Redis, the
+fake OpenAI server (tests/fake_openai.py) with the phase's latency, `release`, then the
+Procfile's `web` and `worker` commands with production defaults (bound to 127.0.0.1).
+Load comes from wrk (keep-alive connections; bench/post_job.lua) for ingest and from
+threads of keep-alive http.client connections for the drains. Timings of jobs are read
+from the job rows (created_at, started_at, finished_at); LLM calls from the fake server.
+
+    python bench/run.py            # the full run, a few minutes
+    python bench/run.py --smoke    # a few jobs per phase, to keep the script working
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = (
+    "Wash hands before handling food. Keep raw meat below ready-to-eat food in the fridge. "
+    "Cook poultry to 75 C in the thickest part. Cool leftovers within two hours and label "
+    "them with the date. Clean and sanitise surfaces after each task."
+)
+
+
+@dataclass
+class Scale:
+    """How much work each phase does."""
+
+    ingest_connections: tuple[int, ...] = (1, 8, 32, 128)
+    ingest_seconds: int = 10
+    pickup_jobs: int = 50
+    drain_jobs: int = 2000
+    latency_jobs: int = 1000
+    latency_seconds: float = 1.0
+    latency_concurrency: int = 32
+
+
+SMOKE = Scale((8,), 1, 3, 20, 8, 0.2, 4)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def procfile_command(name: str, port: int) -> str:
+    """The Procfile's command for `name`, bound to loopback instead of every address."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() == name:
+            return command.strip().replace("0.0.0.0:$PORT", f"127.0.0.1:{port}")
+    raise SystemExit(f"Procfile has no {name!r} process")
+
+
+@dataclass
+class Stack:
+    """One fresh jobsvc: Redis, fake LLM, web and worker, in their own instance folder."""
+
+    directory: Path
+    llm_delay: float
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    start_worker: bool = True
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    peak_rss: dict[str, int] = field(default_factory=lambda: Counter())
+
+    def __post_init__(self) -> None:
+        self.web_port, self.llm_port = free_port(), free_port()
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "API_KEYS"}
+        }
+        self.env.update(
+            INSTANCE_PATH=str(self.directory),
+            PORT=str(self.web_port),
+            OPENAI_API_KEY="bench-key",
+            OPENAI_BASE_URL=f"http://127.0.0.1:{self.llm_port}/v1",
+            PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            PYTHONUNBUFFERED="1",
+            **self.env_overrides,
+        )
+        self._sampling = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def _spawn(self, name: str, command: str) -> None:
+        log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.processes[name] = subprocess.Popen(
+            ["/bin/sh", "-c", f"exec {command}"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start(self) -> Stack:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        python = shlex.quote(sys.executable)
+        self._spawn("redis", f"{python} -m jobsvc.embedded_redis")
+        self._spawn("llm", f"{python} -m tests.fake_openai --port {self.llm_port} --delay {self.llm_delay}")
+        _wait_for(lambda: (self.directory / "redis.sock").exists(), "embedded Redis")
+        subprocess.run(
+            shlex.split(procfile_command("release", self.web_port)), cwd=ROOT, env=self.env, check=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self._spawn("web", procfile_command("web", self.web_port))
+        if self.start_worker:
+            self._spawn("worker", procfile_command("worker", self.web_port))
+        _wait_for(lambda: _get(f"{self.url}/healthz") is not None, "web")
+        _wait_for(lambda: _get(f"http://127.0.0.1:{self.llm_port}/_calls") is not None, "fake LLM")
+        if self.start_worker:
+            _wait_for(lambda: _get(f"{self.url}/readyz") is not None, "a ready worker", timeout=60)
+        threading.Thread(target=self._sample_rss, daemon=True).start()
+        return self
+
+    def _sample_rss(self) -> None:
+        while not self._sampling.wait(0.2):
+            for name in ("web", "worker"):
+                if name in self.processes:
+                    self.peak_rss[name] = max(self.peak_rss[name], _tree_rss(self.processes[name].pid))
+
+    def stop(self) -> None:
+        self._sampling.set()
+        # Web and worker first, so they leave Redis cleanly; Redis last.
+        for name in ("worker", "web", "llm", "redis"):
+            process = self.processes.get(name)
+            if process is None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def llm_calls(self) -> list[str]:
+        """The user message of every call the fake LLM answered."""
+        return json.loads(_get(f"http://127.0.0.1:{self.llm_port}/_calls") or b"{}")["calls"]
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job row: status and timestamps."""
+        with sqlite3.connect(self.directory / "jobsvc.sqlite3", timeout=30) as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute("SELECT input_text, status, created_at, started_at, finished_at FROM jobs")
+            return [dict(row) for row in rows]
+
+    def unfinished(self) -> int:
+        with sqlite3.connect(self.directory / "jobsvc.sqlite3", timeout=30) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')").fetchone()
+            return count
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0
+
+
+def _get(url: str) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read()
+    except OSError:
+        return None
+
+
+def _wait_for(ready: Any, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {what} did not start within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def _when(value: str | None) -> float:
+    # SQLite keeps the UTC timestamps without their zone.
+    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp() if value else float("nan")
+
+
+def post_jobs(url: str, count: int, connections: int) -> tuple[float, list[str]]:
+    """POST `count` jobs over `connections` keep-alive connections; (start time, event ids)."""
+    host, port = url.removeprefix("http://").split(":")
+    per_connection = [range(i, count, connections) for i in range(connections)]
+
+    def send(numbers: range) -> list[str]:
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        ids = []
+        for n in numbers:
+            body = json.dumps({"input_text": f"[bench-job {n}] {TEXT}"})
+            conn.request("POST", "/jobs/", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 201:
+                raise SystemExit(f"bench: POST answered {response.status}: {payload[:200]!r}")
+            ids.append(json.loads(payload)["event_id"])
+        conn.close()
+        return ids
+
+    started = time.time()
+    with ThreadPoolExecutor(connections) as pool:
+        ids = [i for chunk in pool.map(send, per_connection) for i in chunk]
+    return started, ids
+
+
+def wait_until_finished(stack: Stack, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while stack.unfinished():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: {stack.unfinished()} jobs still unfinished after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+def check_correctness(stack: Stack, expected_jobs: int) -> str:
+    """'ok' if every job succeeded and the LLM saw exactly two calls per job; else what differs."""
+    statuses = Counter(job["status"] for job in stack.jobs())
+    per_job = Counter(m.group(1) for c in stack.llm_calls() if (m := re.search(r"\[bench-job (\d+)\]", c)))
+    calls = Counter(per_job.values())
+    if statuses == Counter(succeeded=expected_jobs) and calls == Counter({2: expected_jobs}):
+        return "ok"
+    return f"statuses {dict(statuses)}, calls per job {dict(calls)}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+def measure_ingest(workdir: Path, scale: Scale) -> list[dict[str, Any]]:
+    """POST /jobs/ under wrk at each connection count, on a web process with no worker running."""
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk); skipping ingest", file=sys.stderr)
+        return []
+    rows = []
+    for connections in scale.ingest_connections:
+        stack = Stack(workdir / f"ingest-{connections}", 0.0, start_worker=False).start()
+        try:
+            command = [
+                "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{scale.ingest_seconds}s",
+                "--timeout", "10s", "-s", str(ROOT / "bench" / "post_job.lua"), f"{stack.url}/jobs/",
+            ]  # fmt: skip
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            result = json.loads(output.split("WRK_RESULT", 1)[1])
+            result.update(connections=connections, rps=result["requests"] / (result["duration_us"] / 1e6))
+            result["web_rss"] = stack.peak_rss["web"]
+            rows.append(result)
+        finally:
+            stack.stop()
+    return rows
+
+
+def measure_pickup(workdir: Path, scale: Scale) -> dict[str, Any]:
+    """One job at a time on an idle system: started_at - created_at."""
+    stack = Stack(workdir / "pickup", 0.0).start()
+    try:
+        for n in range(scale.pickup_jobs):
+            post_jobs(stack.url, 1, 1)
+            wait_until_finished(stack, 30)
+            time.sleep(0.1)
+        waits = [_when(j["started_at"]) - _when(j["created_at"]) for j in stack.jobs()]
+        return {"median_ms": statistics.median(waits) * 1000, "p95_ms": percentile(waits, 95) * 1000}
+    finally:
+        stack.stop()
+
+
+def measure_drain(workdir: Path, name: str, jobs: int, delay: float, env: dict[str, str]) -> dict[str, Any]:
+    """POST `jobs` jobs (32 connections) to a fresh stack; from the first POST to the last finish."""
+    stack = Stack(workdir / name, delay, env).start()
+    try:
+        started, _ids = post_jobs(stack.url, jobs, 32)
+        posted = time.time() - started
+        wait_until_finished(stack, 600)
+        rows = stack.jobs()
+        elapsed = max(_when(j["finished_at"]) for j in rows) - started
+        return {
+            "jobs": jobs,
+            "seconds": elapsed,
+            "post_seconds": posted,
+            "jobs_per_s": jobs / elapsed,
+            "correct": check_correctness(stack, jobs),
+            "web_rss": stack.peak_rss["web"],
+            "worker_rss": stack.peak_rss["worker"],
+        }
+    finally:
+        stack.stop()
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {sys.version.split()[0]}"
+
+
+def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], drain: dict[str, Any],
+           latency: dict[str, Any]) -> str:  # fmt: skip
+    mb = 2**20
+    ideal = 2 * scale.latency_seconds * scale.latency_jobs / scale.latency_concurrency
+    lines = [
+        f"Machine: {machine()}; load generator on the same cores.",
+        "",
+        "| Ingest: POST /jobs/ (wrk, keep-alive) | requests/s | p50 ms | p95 ms | p99 ms | errors | web RSS MB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in ingest:
+        lines.append(
+            f"| {row['connections']} connections | {row['rps']:.0f} | {row['p50_us'] / 1000:.1f} "
+            f"| {row['p95_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} "
+            f"| {row['non_2xx'] + row['socket_errors']} | {row['web_rss'] / mb:.0f} |"
+        )
+    lines += [
+        "",
+        "| Measure | Result |",
+        "|---|---|",
+        f"| Pickup, idle system ({scale.pickup_jobs} jobs) | median {pickup['median_ms']:.1f} ms, "
+        f"p95 {pickup['p95_ms']:.1f} ms |",
+        f"| Drain, {drain['jobs']} jobs, instant LLM, default settings | {drain['jobs_per_s']:.0f} jobs/s "
+        f"({drain['seconds']:.1f} s; POSTs took {drain['post_seconds']:.1f} s) |",
+        f"| Latency-bound drain, {latency['jobs']} jobs, {scale.latency_seconds:g} s per LLM call, "
+        f"WORKER_CONCURRENCY={scale.latency_concurrency} | {latency['seconds']:.1f} s vs ideal {ideal:.1f} s "
+        f"({latency['seconds'] / ideal:.2f}x) |",
+        f"| Peak RSS, web (all gunicorn processes) | {max(drain['web_rss'], latency['web_rss']) / mb:.0f} MB |",
+        f"| Peak RSS, worker, instant drain | {drain['worker_rss'] / mb:.0f} MB |",
+        f"| Peak RSS, worker, latency-bound drain | {latency['worker_rss'] / mb:.0f} MB |",
+        f"| Correctness: all succeeded, two LLM calls per job | drain: {drain['correct']}; "
+        f"latency-bound: {latency['correct']} |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="a few jobs per phase")
+    parser.add_argument("--only", choices=["ingest", "pickup", "drain", "latency"], action="append")
+    args = parser.parse_args()
+    scale = SMOKE if args.smoke else Scale()
+    phases = set(args.only or ["ingest", "pickup", "drain", "latency"])
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="jobsvc-bench-") as tmp:
+        workdir = Path(tmp)
+        empty = {"jobs": 0, "seconds": float("nan"), "post_seconds": float("nan"), "jobs_per_s": float("nan"),
+                 "correct": "not run", "web_rss": 0, "worker_rss": 0}  # fmt: skip
+        ingest = measure_ingest(workdir, scale) if "ingest" in phases else []
+        pickup = (
+            measure_pickup(workdir, scale)
+            if "pickup" in phases
+            else {"median_ms": float("nan"), "p95_ms": float("nan")}
+        )
+        drain = measure_drain(workdir, "drain", scale.drain_jobs, 0.0, {}) if "drain" in phases else empty
+        latency = (
+            measure_drain(
+                workdir, "latency", scale.latency_jobs, scale.latency_seconds,
+                {"WORKER_CONCURRENCY": str(scale.latency_concurrency)},
+            )  # fmt: skip
+            if "latency" in phases
+            else empty
+        )
+        print(report(scale, ingest, pickup, drain, latency))
+    print(f"\n(bench took {time.monotonic() - began:.0f} s)")
+    ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in ingest) and all(
+        d["correct"] in {"ok", "not run"} for d in (drain, latency)
+    )
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
