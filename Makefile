@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 -include .env
 PORT ?= 8000
 
-.PHONY: install run test lint format clean
+.PHONY: install run test bench lint format clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ run: install ## Start Redis (embedded unless REDIS_URL is set), web and worker; 
 
 test: install ## Run the whole suite against real Redis, workers and a fake LLM server
 	$(BIN)/python -m pytest
+
+bench: install ## Measure the real stack under load and print a markdown table (a few minutes)
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
+	@command -v wrk >/dev/null || echo "wrk is not installed (apt-get install wrk): ingest will be skipped"
+	$(BIN)/python bench/run.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -92,9 +92,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.web_port, self.llm_port = free_port(), free_port()
-        self.env = {
-            k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "API_KEYS"}
-        }
+        self.env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "API_KEYS"}}
         self.env.update(
             INSTANCE_PATH=str(self.directory),
             PORT=str(self.web_port),
@@ -174,8 +172,8 @@ class Stack:
 
     def unfinished(self) -> int:
         with sqlite3.connect(self.directory / "jobsvc.sqlite3", timeout=30) as db:
-            (count,) = db.execute("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')").fetchone()
-            return count
+            query = "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')"
+            return db.execute(query).fetchone()[0]
 
 
 def _tree_rss(pid: int) -> int:
@@ -283,7 +281,7 @@ def measure_pickup(workdir: Path, scale: Scale) -> dict[str, Any]:
     """One job at a time on an idle system: started_at - created_at."""
     stack = Stack(workdir / "pickup", 0.0).start()
     try:
-        for n in range(scale.pickup_jobs):
+        for _ in range(scale.pickup_jobs):
             post_jobs(stack.url, 1, 1)
             wait_until_finished(stack, 30)
             time.sleep(0.1)
@@ -332,7 +330,8 @@ def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], d
     lines = [
         f"Machine: {machine()}; load generator on the same cores.",
         "",
-        "| Ingest: POST /jobs/ (wrk, keep-alive) | requests/s | p50 ms | p95 ms | p99 ms | errors | web RSS MB |",
+        "| Ingest: POST /jobs/ (wrk, keep-alive) | requests/s | p50 ms | p95 ms | p99 ms | errors "
+        "| web RSS MB |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in ingest:
@@ -352,7 +351,8 @@ def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], d
         f"| Latency-bound drain, {latency['jobs']} jobs, {scale.latency_seconds:g} s per LLM call, "
         f"WORKER_CONCURRENCY={scale.latency_concurrency} | {latency['seconds']:.1f} s vs ideal {ideal:.1f} s "
         f"({latency['seconds'] / ideal:.2f}x) |",
-        f"| Peak RSS, web (all gunicorn processes) | {max(drain['web_rss'], latency['web_rss']) / mb:.0f} MB |",
+        f"| Peak RSS, web (all gunicorn processes) | {max(drain['web_rss'], latency['web_rss']) / mb:.0f} MB "
+        "|",
         f"| Peak RSS, worker, instant drain | {drain['worker_rss'] / mb:.0f} MB |",
         f"| Peak RSS, worker, latency-bound drain | {latency['worker_rss'] / mb:.0f} MB |",
         f"| Correctness: all succeeded, two LLM calls per job | drain: {drain['correct']}; "
@@ -362,7 +362,9 @@ def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--smoke", action="store_true", help="a few jobs per phase")
     parser.add_argument("--only", choices=["ingest", "pickup", "drain", "latency"], action="append")
     args = parser.parse_args()
@@ -373,21 +375,16 @@ def main() -> None:
         workdir = Path(tmp)
         empty = {"jobs": 0, "seconds": float("nan"), "post_seconds": float("nan"), "jobs_per_s": float("nan"),
                  "correct": "not run", "web_rss": 0, "worker_rss": 0}  # fmt: skip
+        latency_env = {"WORKER_CONCURRENCY": str(scale.latency_concurrency)}
         ingest = measure_ingest(workdir, scale) if "ingest" in phases else []
-        pickup = (
-            measure_pickup(workdir, scale)
-            if "pickup" in phases
-            else {"median_ms": float("nan"), "p95_ms": float("nan")}
-        )
+        pickup = {"median_ms": float("nan"), "p95_ms": float("nan")}
+        if "pickup" in phases:
+            pickup = measure_pickup(workdir, scale)
         drain = measure_drain(workdir, "drain", scale.drain_jobs, 0.0, {}) if "drain" in phases else empty
-        latency = (
-            measure_drain(
-                workdir, "latency", scale.latency_jobs, scale.latency_seconds,
-                {"WORKER_CONCURRENCY": str(scale.latency_concurrency)},
-            )  # fmt: skip
-            if "latency" in phases
-            else empty
-        )
+        latency = empty
+        if "latency" in phases:
+            jobs, seconds = scale.latency_jobs, scale.latency_seconds
+            latency = measure_drain(workdir, "latency", jobs, seconds, latency_env)
         print(report(scale, ingest, pickup, drain, latency))
     print(f"\n(bench took {time.monotonic() - began:.0f} s)")
     ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in ingest) and all(

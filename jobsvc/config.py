@@ -18,6 +18,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive whole number")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -181,6 +188,18 @@ SETTINGS: tuple[Setting, ...] = (
         "128",
         "Threads per gunicorn process: requests in flight, long-polling waiters included.",
         _positive_int,
+    ),
+    Setting(
+        "WORKER_CONCURRENCY",
+        "32",
+        "Jobs `python worker.py` runs at once: one RQ worker per thread, as LLM calls mostly wait.",
+        _positive_int,
+    ),
+    Setting(
+        "WORKER_PROCESSES",
+        "0",
+        "Processes `python worker.py` spreads its WORKER_CONCURRENCY slots over; 0: one per CPU core.",
+        _non_negative_int,
     ),
     Setting("LOG_LEVEL", "INFO", "Python log level for web and worker."),
     Setting("LOG_FORMAT", "text", "text | json: one JSON object per log line.", _log_format),

@@ -7,9 +7,11 @@ gauges (queue depth, running jobs) are read at scrape time. Recording never fail
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from flask import Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -31,24 +33,49 @@ def _key(name: str) -> str:
     return f"jobsvc:{current_app.config['QUEUE_NAME']}:metrics:{name}"
 
 
-def _increment(name: str, field: str, amount: float = 1) -> None:
+# Inside `batched()`, metrics go into this thread's pipeline rather than one round trip each.
+_batch = threading.local()
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Send the metrics recorded in the block to Redis in one round trip, at its end."""
     try:
-        get_redis().hincrbyfloat(_key(name), field, amount)
+        _batch.pipe = get_redis().pipeline(transaction=False)
+        yield
+        _batch.pipe.execute()
+    except RedisError as exc:
+        log.info("metrics not recorded: %s", type(exc).__name__)
+    finally:
+        _batch.pipe = None
+
+
+def _send(name: str, record: Callable[[Any], None]) -> None:
+    pipe = getattr(_batch, "pipe", None)
+    if pipe is not None:
+        record(pipe)
+        return
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        record(pipe)
+        pipe.execute()
     except RedisError as exc:
         log.info("metric %s not recorded: %s", name, type(exc).__name__)
 
 
+def _increment(name: str, field: str, amount: float = 1) -> None:
+    _send(name, lambda pipe: pipe.hincrbyfloat(_key(name), field, amount))
+
+
 def _observe(name: str, seconds: float, buckets: tuple[float, ...]) -> None:
-    try:
-        pipe = get_redis().pipeline(transaction=False)
+    def record(pipe: Any) -> None:
         for bound in buckets:
             if seconds <= bound:
                 pipe.hincrbyfloat(_key(name), f"le:{bound}", 1)
         pipe.hincrbyfloat(_key(name), "le:+Inf", 1)
         pipe.hincrbyfloat(_key(name), "sum", seconds)
-        pipe.execute()
-    except RedisError as exc:
-        log.info("metric %s not recorded: %s", name, type(exc).__name__)
+
+    _send(name, record)
 
 
 def job_created() -> None:

@@ -68,7 +68,7 @@ def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
             job_id=job_id,
             unique=True,
             job_timeout=current_app.config["JOB_TIMEOUT"],
-            # RQ requeues a job whose work horse died; the lease and MAX_ATTEMPTS bound it.
+            # RQ requeues a job whose run raised; the lease and MAX_ATTEMPTS bound the reruns.
             retry=Retry(max=current_app.config["MAX_ATTEMPTS"]),
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,

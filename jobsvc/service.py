@@ -75,7 +75,8 @@ def cancel_job(job: Job) -> Job:
         publish_finished(job.id, job.callback_url)
         try:
             if was_running:
-                # The work horse dies; its writes were already refused by the status guard.
+                # RQ marks it stopped; the run's next write is refused by the status guard,
+                # so it stops before its next LLM call.
                 send_stop_job_command(get_redis(), job.id)
             else:
                 RQJob.fetch(job.id, connection=get_redis()).cancel()

@@ -103,12 +103,9 @@ def count_where(condition: ColumnElement[bool]) -> int:
 
 def _update(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> bool:
     """Apply `values` to the job if every condition holds; True if it did."""
-    statement = (
-        update(Job)
-        .where(Job.id == job_id, *conditions)
-        .values(updated_at=utcnow(), **values)
-        .execution_options(synchronize_session=False)
-    )
+    # A Core UPDATE of the table: the ORM's bulk-update path costs more and adds nothing here.
+    statement = update(Job.__table__).where(Job.id == job_id, *conditions)
+    statement = statement.values(updated_at=utcnow(), **values)
     with write_transaction() as session:
         result = session.execute(statement)
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -124,17 +121,25 @@ def _lease_is_free(now: datetime) -> ColumnElement[bool]:
 def claim_job(job_id: str, owner: str, lease_seconds: int) -> Job | None:
     """Take the job's lease, mark it running and count the attempt; None if it is not free."""
     now = utcnow()
-    claimed = _update(
-        job_id,
-        _lease_is_free(now),
-        status=JobStatus.RUNNING,
-        attempts=Job.attempts + 1,
-        run_attempts=Job.run_attempts + 1,
-        lease_owner=owner,
-        lease_expires_at=now + timedelta(seconds=lease_seconds),
-        started_at=func.coalesce(Job.started_at, now),
+    statement = (
+        update(Job.__table__)
+        .where(Job.id == job_id, _lease_is_free(now))
+        .values(
+            status=JobStatus.RUNNING,
+            attempts=Job.attempts + 1,
+            run_attempts=Job.run_attempts + 1,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            started_at=func.coalesce(Job.started_at, now),
+            updated_at=now,
+        )
+        .returning(*Job.__table__.columns)
     )
-    return get_job(job_id) if claimed else None
+    with write_transaction() as session:
+        row = session.execute(statement).mappings().first()
+    # A detached copy from UPDATE ... RETURNING: no second read, and no connection or
+    # snapshot (which would keep SQLite's WAL from being checkpointed) held while the LLM works.
+    return Job(**row) if row is not None else None
 
 
 def renew_lease(job_id: str, owner: str, lease_seconds: int) -> bool:

@@ -48,7 +48,8 @@ def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> Iterator[None]:
 
 def run_job(job_id: str) -> str:
     """Run the pipeline for one job; safe to run twice. Returns what this run did."""
-    outcome, callback_url = _run(job_id)
+    with metrics.batched():
+        outcome, callback_url = _run(job_id)
     if outcome in {"succeeded", "failed"}:
         publish_finished(job_id, callback_url)
     return outcome
@@ -80,13 +81,17 @@ def _run(job_id: str) -> tuple[str, str | None]:
                 if summary is None:
                     with metrics.llm_call("summarize"):
                         step_one = pipeline.summarize(provider, job.input_text)
-                    summary = step_one.text
-                    store.save_summary(job_id, owner, summary, provider.name, provider.model, step_one.usage)
                     metrics.tokens_used(step_one.usage)
-                with metrics.llm_call("checklist"):
-                    step_two = pipeline.make_checklist(provider, summary)
-                finished = store.complete_job(job_id, owner, step_two.text, step_two.usage)
-                metrics.tokens_used(step_two.usage)
+                    model = (provider.name, provider.model)
+                    # Refused when the job was canceled (or lost its lease) meanwhile: stop paying.
+                    if store.save_summary(job_id, owner, step_one.text, *model, step_one.usage):
+                        summary = step_one.text
+                finished = False
+                if summary is not None:
+                    with metrics.llm_call("checklist"):
+                        step_two = pipeline.make_checklist(provider, summary)
+                    finished = store.complete_job(job_id, owner, step_two.text, step_two.usage)
+                    metrics.tokens_used(step_two.usage)
             except LLMError as exc:
                 log.warning(
                     "job %s status=failed attempt=%d duration=%.3fs error=%s",
@@ -113,7 +118,7 @@ def _run(job_id: str) -> tuple[str, str | None]:
                 publish_finished(job_id, job.callback_url)
                 raise
         if not finished:
-            log.warning("job %s lost its lease before finishing; another run owns it", job_id)
+            log.warning("job %s run ended early: it was canceled, or another run took its lease", job_id)
             return "lost", job.callback_url
         metrics.job_finished(JobStatus.SUCCEEDED, time.monotonic() - started)
         log.info(

@@ -1,30 +1,36 @@
-"""The worker process: an RQ worker on QUEUE_NAME inside an app built by the factory."""
+"""The worker process: WORKER_CONCURRENCY RQ workers on QUEUE_NAME, one per thread, in one app."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import socket
+import threading
 import time
+import uuid
 from typing import Any
 
 from flask import Flask
 from redis.exceptions import RedisError
-from rq import Queue, Worker
-from rq.job import Job as RQJob
+from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
+from rq.timeouts import TimerDeathPenalty
 
-from . import store
 from .config import timeout_warnings
 from .llm import preload
-from .notify import publish_finished
+from .models import utcnow
 from .queue import blocking_redis, get_redis
 from .recovery import Reconciler
 
 log = logging.getLogger(__name__)
 
 
-def wait_for_redis(app: Flask, poll_seconds: float = 0.5) -> None:
-    """Block until Redis answers, saying every few seconds what it waits for."""
+def wait_for_redis(app: Flask, poll_seconds: float = 0.5, stop: threading.Event | None = None) -> None:
+    """Block until Redis answers (or `stop` is set), saying every few seconds what it waits for."""
     last_said = 0.0
-    while True:
+    while stop is None or not stop.is_set():
         try:
             get_redis().ping()
             return
@@ -41,58 +47,172 @@ def _safe_url(url: str) -> str:
     return f"{scheme}{sep}{rest.rpartition('@')[2]}"
 
 
-def _horse_killed_handler(app: Flask) -> Any:
-    """What to do when a work horse dies mid-job, before RQ's own retry requeues it."""
+class SlotWorker(SimpleWorker):
+    """An RQ worker that runs its jobs in its own thread; WORKER_CONCURRENCY of them share a process.
 
-    def handle(job: RQJob, retpid: int, ret_val: int, rusage: Any) -> None:
-        with app.app_context():
-            ran_for = (
-                (job.ended_at - job.started_at).total_seconds() if job.started_at and job.ended_at else 0
+    Each is a whole RQ worker (registration, heartbeats, started-job registry), as RQ's
+    "start more workers" advice intends, but a thread costs kilobytes where a process
+    costs a hundred megabytes, and an LLM job mostly waits on the network.
+    """
+
+    # Timeouts by timer thread and async exception: SIGALRM reaches only the main thread.
+    death_penalty_class = TimerDeathPenalty
+
+    # How long an idle slot waits in BLPOP before it looks whether it should stop.
+    poll_seconds = 2
+
+    @property
+    def dequeue_timeout(self) -> int:  # type: ignore[override]
+        return self.poll_seconds
+
+    def _install_signal_handlers(self) -> None:
+        # Signals reach the main thread only; run_worker asks every slot to stop.
+        pass
+
+    def request_warm_stop(self) -> None:
+        """Finish the current job (if any), then leave the work loop."""
+        self._shutdown_requested_date = utcnow()
+        self._stop_requested = True
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
+        # RQ's idle loop only ends on a signal; a slot looks up from BLPOP every
+        # `timeout` seconds to see whether it was asked to stop.
+        if timeout is None:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while not self._stop_requested:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+            if result is not None:
+                return result
+        raise StopRequested()
+
+
+def _run_slot(app: Flask, slot: int, slots: list[SlotWorker], stop: threading.Event, burst: bool) -> None:
+    """One slot: an RQ worker loop, started again after any unexpected end until a stop."""
+    with app.app_context():
+        while not stop.is_set():
+            wait_for_redis(app, stop=stop)
+            if stop.is_set():
+                return
+            connection = blocking_redis()
+            worker = SlotWorker(
+                [Queue(app.config["QUEUE_NAME"], connection=connection)],
+                connection=connection,
+                name=f"{socket.gethostname()}.{os.getpid()}.{slot}.{uuid.uuid4().hex[:6]}",
             )
-            if ran_for > app.config["JOB_TIMEOUT"]:
-                message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
-                if store.fail_job(job.id, message):
-                    row = store.get_job(job.id)
-                    publish_finished(job.id, row.callback_url if row else None)
-            elif store.release_lease(job.id):
-                log.warning("job %s status=pending: its work horse died; running it again", job.id)
+            # Retry Redis every few seconds, not RQ's default of up to a minute.
+            worker.max_connection_wait_time = 5.0
+            slots[slot] = worker
+            if stop.is_set():  # a stop that came while this worker was being built
+                worker.request_warm_stop()
+            try:
+                # One slot runs the scheduler (RQ takes a lock per queue): delayed webhook retries.
+                worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=slot == 0)
+            except RedisError as exc:
+                log.warning("worker slot %d lost Redis (%s); starting over when it is back", slot, exc)
+                continue
+            # RQ's work() also returns after logging an unexpected error (Redis vanishing
+            # mid-job, say): only a stop or the end of a burst ends the slot.
+            if burst or stop.is_set():
+                return
+            log.warning("worker slot %d loop ended without a stop request; starting a new one", slot)
+            time.sleep(1)
 
-    return handle
 
+def run_worker(app: Flask, *, burst: bool = False) -> None:
+    """Run WORKER_CONCURRENCY slots over WORKER_PROCESSES processes until SIGTERM or SIGINT.
 
-def run_worker(app: Flask, *, burst: bool = False) -> bool:
-    """Work the queue until stopped (SIGTERM finishes the current job first)."""
+    Current jobs finish first. One process per core by default: a process's threads
+    share one core (the GIL), and RQ's per-job bookkeeping is CPU work.
+    """
     for warning in timeout_warnings(app.config):
         log.warning(warning)
-    preload()
+    preload()  # before any fork, so every process shares the imported providers
+    concurrency = app.config["WORKER_CONCURRENCY"]
+    processes = min(app.config["WORKER_PROCESSES"] or os.cpu_count() or 1, concurrency)
+    shares = [concurrency // processes + (n < concurrency % processes) for n in range(processes)]
+    if processes == 1:
+        run_slots(app, concurrency, burst=burst)
+    else:
+        _supervise(app, shares, burst=burst)
+
+
+def _supervise(app: Flask, shares: list[int], *, burst: bool) -> None:
+    """Fork one child per share of slots; restart a child that dies; pass a stop on to all."""
+    children: dict[int, int] = {}  # pid -> its number of slots
+    stopping = False
+
+    def spawn(slots: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                run_slots(app, slots, burst=burst)
+            except BaseException:
+                log.exception("worker process %d crashed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = slots
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for slots in shares:
+            spawn(slots)
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            slots = children.pop(pid, 0)
+            if not slots or stopping or burst:
+                continue
+            # Killed (OOM, kill -9) or crashed: its jobs' leases lapse and the reconciler reruns them.
+            log.warning("worker process %d ended (status %d); starting another", pid, status)
+            time.sleep(1)
+            spawn(slots)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_slots(app: Flask, concurrency: int, *, burst: bool = False) -> None:
+    """Run `concurrency` slots in this process until SIGTERM or SIGINT (current jobs finish first)."""
+    stop = threading.Event()
+    slots: list[SlotWorker] = [None] * concurrency  # type: ignore[list-item]
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("worker got %s: finishing current jobs, then stopping", signal.Signals(signum).name)
+        stop.set()
+        for worker in slots:
+            if worker is not None:
+                worker.request_warm_stop()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     with app.app_context():
         reconciler = Reconciler(app)
         reconciler.start()
+        threads = [
+            threading.Thread(target=_run_slot, args=(app, n, slots, stop, burst), name=f"slot-{n}")
+            for n in range(concurrency)
+        ]
+        log.info("worker %d: %d slots on queue %r", os.getpid(), concurrency, app.config["QUEUE_NAME"])
         try:
-            while True:
-                wait_for_redis(app)
-                connection = blocking_redis()
-                worker = Worker(
-                    [Queue(app.config["QUEUE_NAME"], connection=connection)],
-                    connection=connection,
-                    work_horse_killed_handler=_horse_killed_handler(app),
-                )
-                # Retry Redis every few seconds, not RQ's default of up to a minute.
-                worker.max_connection_wait_time = 5.0
-                try:
-                    # The scheduler (one per queue, by lock) runs delayed retries: webhook backoff.
-                    worked = worker.work(
-                        burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=True
-                    )
-                except RedisError as exc:
-                    log.warning("worker lost Redis (%s); starting over when it is back", exc)
-                    continue
-                # RQ's work() also returns after logging an unexpected error (Redis vanishing
-                # mid-job, say). Only a requested stop (SIGTERM or SIGINT: RQ records when, busy
-                # or idle), or the end of a burst, ends this process.
-                if burst or worker._shutdown_requested_date is not None:
-                    return worked
-                log.warning("worker loop ended without a stop request; starting a new one")
-                time.sleep(1)
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                # Join in slices: the main thread must stay free to take signals.
+                while thread.is_alive():
+                    thread.join(0.5)
         finally:
             reconciler.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -123,6 +123,8 @@ def stack_env(
         "LLM_MAX_RETRIES": "2",
         "LLM_BACKOFF": "0.01",
         "JOB_TIMEOUT": "60",
+        "WORKER_CONCURRENCY": "4",
+        "WORKER_PROCESSES": "1",
         "LOG_LEVEL": "INFO",
     }
 
@@ -195,7 +197,7 @@ class WorkerProcess:
 
     def kill_group(self) -> None:
         """SIGKILL the worker and everything it started, at once."""
-        # RQ's work horse calls setsid(), so it is not in the group: find it as a descendant.
+        # Every descendant too, in case one has left the group.
         with contextlib.suppress(psutil.NoSuchProcess):
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 with contextlib.suppress(psutil.NoSuchProcess):

@@ -107,8 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
             return
         with self.server.state.lock:
-            calls = [r["messages"][-1]["content"] if r["messages"] else "" for r in self.server.state.requests]
-        self._send(200, {"calls": calls})
+            requests = list(self.server.state.requests)
+        self._send(200, {"calls": [r["messages"][-1]["content"] if r["messages"] else "" for r in requests]})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))

@@ -97,9 +97,10 @@ def test_cancel_stops_a_running_job(e2e_client, worker, fake_llm):
     canceled = e2e_client.post(f"/jobs/{event_id}/cancel").get_json()
 
     assert canceled["status"] == "canceled"
-    wait_for(lambda: f"job {event_id} stopped by user" in worker.log(), what="the worker to stop the job")
+    wait_for(lambda: f"job {event_id} run ended early" in worker.log(), what="the worker to stop the job")
     job = e2e_client.get(f"/jobs/{event_id}/").get_json()
     assert (job["status"], job["summary"]) == ("canceled", None)
+    assert len(fake_llm.state.calls_for(text)) == 1, "no LLM call after the cancel"
 
 
 def test_retry_runs_a_failed_job_again_under_the_same_id(e2e_client, worker, fake_llm):

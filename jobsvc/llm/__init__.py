@@ -76,7 +76,7 @@ def create_provider(config: dict[str, Any]) -> LLMProvider:
 
 
 def preload() -> None:
-    """Import every provider's code now, so that forked work horses do not pay for it per job."""
+    """Import every provider's code now, before the worker forks, so its processes share it."""
     from . import offline, openai_provider  # noqa: F401
 
 

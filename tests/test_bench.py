@@ -1,0 +1,20 @@
+"""The benchmark still runs: `bench/run.py --smoke` on a few jobs per phase (no timing is checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_benchmark_smoke_run_measures_every_phase_and_finds_every_job_correct():
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--smoke"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for row in ("| Pickup", "| Drain", "| Latency-bound drain", "| Peak RSS, worker"):
+        assert row in result.stdout
+    assert "drain: ok; latency-bound: ok" in result.stdout
