@@ -9,10 +9,11 @@ from flask import Blueprint, Flask
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from . import dashboard, database, errors, limits, logs, metrics, queue
-from .cli import jobs_cli
-from .config import database_url, instance_path, read_settings, redis_url
-from .extensions import db
+from jobsvc import cli, logs
+from jobsvc.config import database_url, instance_path, read_settings, redis_url
+from jobsvc.core import database, queue
+from jobsvc.extensions import db
+from jobsvc.web import dashboard, errors, health, limits, resources
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -53,18 +54,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     database.init_app(app)
     queue.init_app(app)
-    app.cli.add_command(jobs_cli)
+    cli.init_app(app)
     dashboard.init_app(app)
-    metrics.init_app(app)
+    health.init_app(app)
     api = Api(app)
     errors.init_app(app)
 
-    from .health import blp as health_blp
-    from .resources import blp as jobs_blp
-
-    limits.init_app(app, jobs_blp)
-    api.register_blueprint(jobs_blp)
-    api.register_blueprint(health_blp)
+    limits.init_app(app, resources.blp)
+    api.register_blueprint(resources.blp)
+    api.register_blueprint(health.blp)
     # X-Pagination carries JSON text; an object `schema` on a header would mean "k,v,k,v".
     api.spec.components.headers["PAGINATION"] = {
         "description": "Pagination metadata, as JSON.",

@@ -1,7 +1,8 @@
-"""`flask --app wsgi jobs ...`: the same operations as the API, for operators at a shell.
+"""Every command line jobsvc has: `flask --app wsgi jobs ...` and `flask --app wsgi init-db`.
 
-Exit codes: 0 done (a waited-for job succeeded), 1 the job failed or was canceled or the
-operation was refused, 2 bad usage (click's), 3 a wait ran out before the job finished.
+The same operations as the API, for operators at a shell. Exit codes: 0 done (a
+waited-for job succeeded), 1 the job failed or was canceled or the operation was
+refused, 2 bad usage (click's) or a bad setting, 3 a wait ran out before the job finished.
 """
 
 from __future__ import annotations
@@ -11,21 +12,38 @@ import re
 import sys
 import time
 from datetime import timedelta
+from typing import Any
 
 import click
-from flask.cli import AppGroup
-from sqlalchemy import delete
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+from redis.exceptions import RedisError
 
-from . import store
-from .database import write_transaction
-from .extensions import db
-from .models import TERMINAL_STATUSES, Job, JobStatus, utcnow
-from .recovery import reconcile_command
-from .schemas import JobSchema
-from .service import WrongStatus, cancel_job, retry_job, submit_job
+from jobsvc.core import store
+from jobsvc.core.database import create_schema
+from jobsvc.core.models import TERMINAL_STATUSES, Job, JobStatus, utcnow
+from jobsvc.core.representation import JobSchema
+from jobsvc.core.service import cancel_job, retry_job, submit_job
+from jobsvc.errors import JobNotFound, JobsvcError
+from jobsvc.extensions import db
+from jobsvc.worker.recovery import ENQUEUE_GRACE_SECONDS, reconcile
 
-jobs_cli = AppGroup("jobs", help="Submit, inspect, cancel, retry and purge jobs.")
-jobs_cli.add_command(reconcile_command)
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class _JobsGroup(AppGroup):
+    """The CLI edge of the error tree: a JobsvcError becomes its message and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except JobsvcError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+jobs_cli = _JobsGroup("jobs", help="Submit, inspect, cancel, retry, reconcile and purge jobs.")
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -34,7 +52,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def _load(event_id: str) -> Job:
     job = store.get_job(event_id.strip().lower())
     if job is None:
-        raise click.ClickException(f"No job has event id {event_id}.")
+        raise JobNotFound(f"No job has event id {event_id}.")
     return job
 
 
@@ -106,20 +124,14 @@ def list_command(status: str | None, limit: int) -> None:
 @click.argument("event_id")
 def cancel_command(event_id: str) -> None:
     """Cancel a pending job or stop a running one."""
-    try:
-        _echo_job(cancel_job(_load(event_id)))
-    except WrongStatus as wrong:
-        raise click.ClickException(str(wrong)) from None
+    _echo_job(cancel_job(_load(event_id)))
 
 
 @jobs_cli.command("retry")
 @click.argument("event_id")
 def retry_command(event_id: str) -> None:
     """Run a failed or canceled job again under the same id."""
-    try:
-        _echo_job(retry_job(_load(event_id)))
-    except WrongStatus as wrong:
-        raise click.ClickException(str(wrong)) from None
+    _echo_job(retry_job(_load(event_id)))
 
 
 @jobs_cli.command("purge")
@@ -133,11 +145,40 @@ def purge_command(age: str, dry_run: bool) -> None:
             "use a number and a unit, e.g. 30d, 12h, 90m, 45s", param_hint="--older-than"
         )
     cutoff = utcnow() - timedelta(**{_UNITS[match[2]]: int(match[1])})
-    condition = Job.status.in_(TERMINAL_STATUSES) & (Job.finished_at < cutoff)
     if dry_run:
-        count = store.count_where(condition)
+        count = store.count_finished_before(cutoff)
         click.echo(f"{count} finished jobs are older than {age}; nothing deleted.")
         return
-    with write_transaction() as session:
-        count = session.execute(delete(Job).where(condition)).rowcount  # type: ignore[attr-defined]
+    count = store.purge_finished_before(cutoff)
     click.echo(f"Deleted {count} finished jobs older than {age}.")
+
+
+@jobs_cli.command("reconcile")
+@click.option(
+    "--min-age",
+    type=float,
+    default=ENQUEUE_GRACE_SECONDS,
+    show_default=True,
+    help="Leave pending jobs younger than this many seconds alone (they may be enqueued right now).",
+)
+def reconcile_command(min_age: float) -> None:
+    """Re-enqueue jobs whose worker died or whose queue entry was lost, and owed webhooks."""
+    try:
+        report = reconcile(current_app.config["LEASE_SECONDS"], min_age)
+    except RedisError as exc:
+        raise click.ClickException(f"Redis is not reachable ({exc}); nothing was re-enqueued.") from exc
+    click.echo(f"Released {len(report.expired)} expired leases; re-enqueued {len(report.requeued)} jobs.")
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Apply the migrations (the same as `flask db upgrade`)."""
+    create_schema()
+    click.echo("Schema is ready.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands on the app."""
+    app.cli.add_command(jobs_cli)
+    app.cli.add_command(init_db_command)

@@ -10,6 +10,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from jobsvc.errors import ConfigError
+
 
 def _positive_int(raw: str) -> int:
     value = int(raw)
@@ -108,7 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("LLM_TIMEOUT", "60", "Seconds allowed for one LLM HTTP call.", _positive_float),
     Setting(
-        "LLM_MAX_RETRIES", "4", "Retries of one LLM call on 429, 5xx, timeouts and connection errors.", int
+        "LLM_MAX_RETRIES",
+        "4",
+        "Retries of one LLM call on 429, 5xx, timeouts and connection errors.",
+        _non_negative_int,
     ),
     Setting(
         "LLM_BACKOFF",
@@ -158,7 +163,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Requests per API key (or client address) to /jobs, e.g. `60/minute`; unset: no limit.",
         _rate_limit,
     ),
-    Setting("PROXY_FIX", "0", "Proxies in front whose X-Forwarded-For to trust (Heroku: 1).", int),
+    Setting(
+        "PROXY_FIX", "0", "Proxies in front whose X-Forwarded-For to trust (Heroku: 1).", _non_negative_int
+    ),
     Setting("WEBHOOK_SECRET", None, "HMAC-SHA256 key that signs webhook bodies; callbacks need it set."),
     Setting(
         "WEBHOOK_ALLOW_PRIVATE",
@@ -196,6 +203,12 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "WEBHOOK_CONCURRENCY",
+        "2",
+        "Webhook deliveries each worker process sends at once, on a queue of their own beside the jobs.",
+        _positive_int,
+    ),
+    Setting(
         "WORKER_PROCESSES",
         "0",
         "Processes `python worker.py` spreads its WORKER_CONCURRENCY slots over; 0: one per CPU core.",
@@ -207,10 +220,6 @@ SETTINGS: tuple[Setting, ...] = (
         "INSTANCE_PATH", None, "Instance folder (SQLite file, Redis socket and AOF). Default: ./instance."
     ),
 )
-
-
-class ConfigError(ValueError):
-    """A setting has a value the service cannot use."""
 
 
 def read_settings(
@@ -273,3 +282,29 @@ def database_url(settings: Mapping[str, Any], instance_path: str) -> str:
 def redis_url(settings: Mapping[str, Any], instance_path: str) -> str:
     """The Redis URL: REDIS_URL, or the embedded server's socket in the instance folder."""
     return settings.get("REDIS_URL") or "unix://" + str(Path(instance_path, "redis.sock").resolve())
+
+
+def render_env_example() -> str:
+    """`.env.example`: every setting with its documentation and default."""
+    lines = [
+        "# Every jobsvc setting with its default. Copy to .env and change what you need;",
+        "# the environment wins over .env. Empty means unset.",
+    ]
+    for setting in SETTINGS:
+        lines += ["", f"# {setting.doc}", f"{setting.key}={setting.default or ''}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_settings_table() -> str:
+    """The README's table of settings, in markdown."""
+    rows = ["| Key | Default | What it does |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = f"`{setting.default}`" if setting.default is not None else "unset"
+        rows.append(f"| `{setting.key}` | {default} | {setting.doc} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # `python -m jobsvc.config env|table`: regenerate the documents
+    import sys
+
+    print(render_settings_table() if sys.argv[1:] == ["table"] else render_env_example(), end="")

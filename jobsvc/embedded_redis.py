@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import instance_path, read_settings, redis_url
+from jobsvc.config import instance_path, read_settings, redis_url
 
 SHUTDOWN_GRACE_SECONDS = 1.5
 

@@ -1,35 +1,76 @@
-"""One JSON shape for every error the app returns."""
+"""Every error jobsvc raises on purpose, in one tree.
+
+Each class says what a client or operator can do about it; the edges map the tree once:
+`jobsvc.web.errors` to HTTP answers, `jobsvc.cli` to exit codes. Modules raise these and
+never build HTTP answers or exit codes themselves.
+"""
 
 from __future__ import annotations
 
-from typing import Any
 
-from flask import Flask, Response, current_app, jsonify
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+class JobsvcError(Exception):
+    """Base of every deliberate jobsvc error; `str(error)` is safe to show the person who caused it."""
+
+    #: The HTTP status the web edge answers with.
+    http_status = 500
+    #: The process exit code the CLI edge ends with.
+    exit_code = 1
+    #: Extra HTTP headers for the answer (Retry-After, WWW-Authenticate, ...).
+    headers: dict[str, str] = {}  # noqa: RUF012 - read-only class default
 
 
-def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, Any]]:
-    data = getattr(error, "data", None) or {}
-    payload: dict[str, Any] = {
-        "code": error.code,
-        "status": error.name,
-        "message": data.get("message") or error.description,
-    }
-    if isinstance(error, RequestEntityTooLarge):
-        payload["message"] = (
-            f"The request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes; "
-            f"input_text may hold at most MAX_INPUT_CHARS={current_app.config['MAX_INPUT_CHARS']} characters."
+class ConfigError(JobsvcError, ValueError):
+    """A setting has a value the service cannot use; the message names the key."""
+
+    exit_code = 2
+
+
+class JobNotFound(JobsvcError):
+    """No job has this id (or the caller may not see it)."""
+
+    http_status = 404
+
+
+class WrongStatus(JobsvcError):
+    """The job's status does not allow what was asked."""
+
+    http_status = 409
+
+    def __init__(self, job_id: str, status: str, action: str) -> None:
+        super().__init__(f"Job {job_id} has already {status}; there is nothing to {action}.")
+        self.job_id, self.status, self.action = job_id, status, action
+
+
+class IdempotencyConflict(JobsvcError):
+    """An Idempotency-Key came back with a different request body."""
+
+    http_status = 409
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r} was first used with a different body (job {job_id}); "
+            "use a new key for a new document."
         )
-    if data.get("messages"):
-        payload["errors"] = data["messages"]
-        if not data.get("message"):
-            payload["message"] = "The request is invalid; `errors` names each field and what is wrong."
-    headers = dict(data.get("headers") or {})
-    if error.code == 405 and error.valid_methods:  # type: ignore[attr-defined]
-        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
-    return jsonify(payload), error.code or 500, headers
+        self.key, self.job_id = key, job_id
 
 
-def init_app(app: Flask) -> None:
-    """Answer every HTTP error, 500 included, as `{code, status, message[, errors]}`."""
-    app.register_error_handler(HTTPException, _http_error)
+class Overloaded(JobsvcError):
+    """More jobs wait than MAX_PENDING_JOBS allows."""
+
+    http_status = 429
+    #: Long enough for workers to make progress.
+    retry_after = 10
+
+    def __init__(self, pending: int) -> None:
+        super().__init__(
+            f"{pending} jobs are waiting, the most this service queues; "
+            f"try again in {self.retry_after} seconds."
+        )
+        self.pending = pending
+        self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class UnsafeDestination(JobsvcError, ValueError):
+    """A callback URL points somewhere jobsvc must not send requests."""
+
+    http_status = 422

@@ -21,7 +21,7 @@ from rq import Worker
 
 from jobsvc import create_app
 from jobsvc.config import SETTINGS, instance_path, read_settings, redis_url
-from jobsvc.database import create_schema
+from jobsvc.core.database import create_schema
 from jobsvc.embedded_redis import redis_server_binary, server_arguments
 from tests.fake_openai import FakeOpenAIServer
 from tests.support import wait_for
@@ -286,7 +286,7 @@ class GunicornProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        command = [sys.executable, "-m", "gunicorn", "-c", "python:jobsvc.gunicorn_conf", "wsgi:app"]
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:jobsvc.web.gunicorn_conf", "wsgi:app"]
         self.process, self._log = spawn(command, {**env, "PORT": str(self.port)}, log_path)
         wait_for(lambda: "API docs at" in self.log() or self.process.poll() is not None, what="gunicorn")
         assert self.process.poll() is None, self.log()

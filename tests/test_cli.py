@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from jobsvc import store
-from jobsvc.database import write_transaction
-from jobsvc.models import Job, utcnow
+from jobsvc.core import store
+from jobsvc.core.database import write_transaction
+from jobsvc.core.models import Job, utcnow
 from tests.support import submit, wait_for_job
 
 

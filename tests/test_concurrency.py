@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from jobsvc.core.models import Job, JobStatus
 from jobsvc.extensions import db
-from jobsvc.models import Job, JobStatus
 from tests.conftest import GunicornProcess, fresh_app
 from tests.support import wait_for
 from tests.test_wsgi import http

@@ -6,11 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, text
 
-from jobsvc import create_app, store
-from jobsvc.database import write_transaction
+from jobsvc import create_app
+from jobsvc.core import store
+from jobsvc.core.database import write_transaction
+from jobsvc.core.models import Job, JobStatus, utcnow
 from jobsvc.extensions import db
 from jobsvc.llm import Usage
-from jobsvc.models import Job, JobStatus, utcnow
 from tests.conftest import fresh_app, settings_from
 
 NO_USAGE = Usage()

@@ -24,7 +24,7 @@ def test_the_callers_request_id_is_kept_if_it_is_plain(client):
 
 def test_json_lines_carry_the_request_id_of_the_request_that_logged_them(app):
     record = logging.LogRecord(
-        "jobsvc.service", logging.INFO, __file__, 1, "job %s status=pending", ("j1",), None
+        "jobsvc.core.service", logging.INFO, __file__, 1, "job %s status=pending", ("j1",), None
     )
     with app.test_request_context("/jobs/", headers={"X-Request-ID": "req-42"}):
         app.preprocess_request()
@@ -35,7 +35,7 @@ def test_json_lines_carry_the_request_id_of_the_request_that_logged_them(app):
     assert line == {
         "time": line["time"],
         "level": "INFO",
-        "logger": "jobsvc.service",
+        "logger": "jobsvc.core.service",
         "message": "job j1 status=pending",
         "request_id": "req-42",
     }

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobsvc import pipeline
-from jobsvc.llm import Completion, LLMBadResponseError
+from jobsvc.llm import Completion, LLMBadResponseError, pipeline
 
 
 class ScriptedProvider:

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from jobsvc import store
+from jobsvc.core import store
+from jobsvc.core.models import JobStatus
 from jobsvc.llm import Usage
-from jobsvc.models import JobStatus
 from tests.conftest import free_port, fresh_app
 from tests.postgres import running_postgres, server_binaries
 from tests.support import submit, wait_for_job

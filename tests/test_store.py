@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobsvc import store
+from jobsvc.core import store
+from jobsvc.core.models import JobStatus
 from jobsvc.llm import Usage
-from jobsvc.models import JobStatus
 
 pytestmark = pytest.mark.usefixtures("app_context")
 

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 
-from jobsvc import store
+from jobsvc.core import store
+from jobsvc.core.models import JobStatus
 from jobsvc.llm import Usage
-from jobsvc.models import JobStatus
-from jobsvc.tasks import run_job
+from jobsvc.worker.tasks import run_job
 
 pytestmark = pytest.mark.usefixtures("app_context")
 

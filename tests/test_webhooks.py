@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from jobsvc.webhooks import UnsafeDestination, check_destination
+from jobsvc.core.destinations import check_destination
+from jobsvc.errors import UnsafeDestination
 from tests.conftest import fresh_app
 from tests.support import wait_for
 

@@ -13,7 +13,7 @@ from collections import Counter
 
 import sentencex
 
-from . import Completion, Usage
+from jobsvc.llm.base import Completion, Usage
 
 MODEL = "extractive-v1"
 MAX_SUMMARY_SENTENCES = 5

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import openai
 
-from . import Completion, LLMPermanentError, LLMTransientError, Usage
+from jobsvc.llm.base import Completion, LLMPermanentError, LLMTransientError, Usage
 
 SUMMARY_PROMPT = (
     "You summarize guideline documents for busy readers. Write a faithful summary of "

@@ -9,7 +9,7 @@ Create Date: 2026-11-29 18:24:04.250171
 import sqlalchemy as sa
 from alembic import op
 
-import jobsvc.models
+import jobsvc.core.models
 
 # revision identifiers, used by Alembic.
 revision = "0001"
@@ -50,17 +50,17 @@ def upgrade():
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
         sa.Column("total_tokens", sa.Integer(), nullable=False),
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_expires_at", jobsvc.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_expires_at", jobsvc.core.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("callback_url", sa.Text(), nullable=True),
         sa.Column("webhook_attempts", sa.Integer(), nullable=False),
-        sa.Column("webhook_delivered_at", jobsvc.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("webhook_delivered_at", jobsvc.core.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("webhook_error", sa.Text(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=255), nullable=True),
         sa.Column("request_hash", sa.String(length=64), nullable=True),
-        sa.Column("created_at", jobsvc.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", jobsvc.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("started_at", jobsvc.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", jobsvc.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", jobsvc.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", jobsvc.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", jobsvc.core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", jobsvc.core.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_jobs_idempotency_key")),
     )

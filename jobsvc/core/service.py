@@ -12,29 +12,14 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job as RQJob
 
-from . import metrics, store
-from .extensions import db
-from .models import Job, JobStatus
-from .notify import listener, publish_finished
-from .queue import enqueue_job, get_redis, queued_jobs
+from jobsvc.core import metrics, store
+from jobsvc.core.models import Job, JobStatus
+from jobsvc.core.notices import listener, publish_finished
+from jobsvc.core.queue import enqueue_delivery, enqueue_job, get_redis, queued_jobs
+from jobsvc.errors import Overloaded, WrongStatus
+from jobsvc.extensions import db
 
 log = logging.getLogger(__name__)
-
-
-class WrongStatus(Exception):
-    """The job's status does not allow what was asked."""
-
-    def __init__(self, job: Job, action: str) -> None:
-        super().__init__(f"Job {job.id} has already {job.status.value}; there is nothing to {action}.")
-        self.job, self.action = job, action
-
-
-class Overloaded(Exception):
-    """More jobs wait than MAX_PENDING_JOBS allows."""
-
-    def __init__(self, pending: int) -> None:
-        super().__init__(pending)
-        self.pending = pending
 
 
 def submit_job(
@@ -67,12 +52,17 @@ def submit_job(
 def cancel_job(job: Job) -> Job:
     """Cancel a pending job, or stop a running one; canceling twice is not an error."""
     if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
-        raise WrongStatus(job, "cancel")
+        raise WrongStatus(job.id, job.status.value, "cancel")
     was_running = job.status is JobStatus.RUNNING
     if store.cancel_job(job.id):
         log.info("job %s status=canceled attempt=%d", job.id, job.attempts)
         metrics.job_finished(JobStatus.CANCELED)
-        publish_finished(job.id, job.callback_url)
+        publish_finished(job.id)
+        if job.callback_url:
+            try:
+                enqueue_delivery(job.id)  # the row says it is owed; this is the fast path
+            except RedisError as exc:
+                log.warning("job %s webhook owed, not queued yet: %s", job.id, type(exc).__name__)
         try:
             if was_running:
                 # RQ marks it stopped; the run's next write is refused by the status guard,
@@ -88,7 +78,7 @@ def cancel_job(job: Job) -> Job:
 def retry_job(job: Job) -> Job:
     """Run a failed or canceled job again under the same id; retrying twice is not an error."""
     if job.status is JobStatus.SUCCEEDED:
-        raise WrongStatus(job, "retry")
+        raise WrongStatus(job.id, job.status.value, "retry")
     if store.reopen_job(job.id):
         log.info("job %s status=pending attempt=%d (retry)", job.id, job.attempts)
         try:

@@ -10,13 +10,11 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import click
 from flask import Flask
-from flask.cli import with_appcontext
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
-from .extensions import db, migrate
+from jobsvc.extensions import db, migrate
 
 # Execution option that makes the next transaction on a SQLite connection take the
 # write lock up front. A deferred transaction that reads and then writes fails with
@@ -106,7 +104,7 @@ os.register_at_fork(after_in_child=_dispose_in_child)
 
 
 def init_app(app: Flask) -> None:
-    """Tune the app's engine and register the `init-db` command."""
+    """Tune the app's engine and point Flask-Migrate at jobsvc's migrations."""
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
@@ -114,10 +112,9 @@ def init_app(app: Flask) -> None:
     _engines.append(engine)
     # Batch mode: SQLite alters tables by copying them, and Alembic must know to do so.
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True)
-    app.cli.add_command(init_db_command)
 
 
-MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
+MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
 def create_schema() -> None:
@@ -125,11 +122,3 @@ def create_schema() -> None:
     from flask_migrate import upgrade
 
     upgrade(directory=MIGRATIONS)
-
-
-@click.command("init-db")
-@with_appcontext
-def init_db_command() -> None:
-    """Apply the migrations (the same as `flask db upgrade`)."""
-    create_schema()
-    click.echo("Schema is ready.")

@@ -10,12 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import Flask, current_app
+from redis.exceptions import RedisError
 from rq.timeouts import JobTimeoutException
 
-from . import metrics, pipeline, store
-from .llm import LLMError, get_provider
-from .models import JobStatus
-from .notify import publish_finished
+from jobsvc.core import metrics, store
+from jobsvc.core.models import JobStatus
+from jobsvc.core.notices import publish_finished
+from jobsvc.core.queue import enqueue_delivery
+from jobsvc.llm import LLMError, get_provider, pipeline
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,22 @@ def run_job(job_id: str) -> str:
     with metrics.batched():
         outcome, callback_url = _run(job_id)
     if outcome in {"succeeded", "failed"}:
-        publish_finished(job_id, callback_url)
+        _announce_end(job_id, callback_url)
     return outcome
+
+
+def _announce_end(job_id: str, callback_url: str | None) -> None:
+    """What an ended job causes beyond its row: waiting clients hear of it, its webhook is queued.
+
+    Both are fast paths: a lost notice means a waiter re-reads the database, and the row
+    already says the webhook is owed, so the reconciler queues it if this enqueue is lost.
+    """
+    publish_finished(job_id)
+    if callback_url:
+        try:
+            enqueue_delivery(job_id)
+        except RedisError as exc:
+            log.warning("job %s webhook owed, not queued yet: %s", job_id, type(exc).__name__)
 
 
 def _run(job_id: str) -> tuple[str, str | None]:
@@ -107,7 +123,7 @@ def _run(job_id: str) -> tuple[str, str | None]:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
                 store.fail_job(job_id, message, owner)
                 metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
-                publish_finished(job_id, job.callback_url)
+                _announce_end(job_id, job.callback_url)
                 log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
                 raise
             except Exception:
@@ -115,7 +131,7 @@ def _run(job_id: str) -> tuple[str, str | None]:
                 log.exception("job %s crashed", job_id)
                 store.fail_job(job_id, "Internal error while processing the job; see the worker log.", owner)
                 metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
-                publish_finished(job_id, job.callback_url)
+                _announce_end(job_id, job.callback_url)
                 raise
         if not finished:
             log.warning("job %s run ended early: it was canceled, or another run took its lease", job_id)

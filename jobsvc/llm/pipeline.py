@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from .llm import Completion, LLMBadResponseError, LLMProvider
+from jobsvc.llm.base import Completion, LLMBadResponseError, LLMProvider
 
 # A line that already is a list item: "- x", "* x", "• x", "1. x", "2) x", "[ ] x".
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•\u2013]\s+|\d{1,3}[.)]\s+)?(?:\[[ xX]?\]\s+)?")

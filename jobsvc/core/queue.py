@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from datetime import timedelta
 
 from flask import Flask, current_app
 from redis import Redis
@@ -14,6 +15,10 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job as RQJob
 
 log = logging.getLogger(__name__)
+
+# The worker side's functions, named by dotted path: the queue carries names, not code.
+RUN_JOB = "jobsvc.worker.tasks.run_job"
+DELIVER_WEBHOOK = "jobsvc.worker.deliveries.deliver_webhook"
 
 
 def get_redis() -> Redis:
@@ -41,6 +46,16 @@ def get_queue() -> Queue:
     return Queue(current_app.config["QUEUE_NAME"], connection=get_redis())
 
 
+def webhooks_queue_name(queue_name: str) -> str:
+    """Deliveries have a queue of their own, so a slow receiver can never hold up jobs."""
+    return f"{queue_name}-webhooks"
+
+
+def get_webhooks_queue() -> Queue:
+    """The RQ queue of webhook deliveries."""
+    return Queue(webhooks_queue_name(current_app.config["QUEUE_NAME"]), connection=get_redis())
+
+
 def queued_jobs() -> int:
     """Jobs waiting in the queue for a worker (0 when Redis does not answer)."""
     # LLEN is O(1); counting pending rows costs the database a scan that grows with the backlog.
@@ -55,15 +70,13 @@ def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
 
     With `replace`, a leftover RQ job of that id (failed, stopped, finished) is deleted first.
     """
-    from .tasks import run_job
-
     queue = get_queue()
     if replace:
         with contextlib.suppress(NoSuchJobError):
             RQJob.fetch(job_id, connection=queue.connection).delete(remove_from_queue=True)
     try:
         queue.enqueue(
-            run_job,
+            RUN_JOB,
             job_id,
             job_id=job_id,
             unique=True,
@@ -76,6 +89,31 @@ def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
         )
     except DuplicateJobError:
         return False
+    return True
+
+
+def enqueue_delivery(job_id: str, delay: float = 0) -> bool:
+    """Queue a delivery attempt of the job's owed webhook; False if one is already queued.
+
+    The row says what is owed (`webhook_due_at`); this is only the fast path, and the
+    reconciler queues whatever is due and not queued.
+    """
+    queue = get_webhooks_queue()
+    options = {
+        "job_id": f"webhook-{job_id}",
+        "result_ttl": 0,
+        "failure_ttl": 24 * 3600,
+        "description": f"deliver_webhook({job_id!r})",
+    }
+    with contextlib.suppress(NoSuchJobError):
+        previous = RQJob.fetch(options["job_id"], connection=queue.connection)
+        if previous.get_status(refresh=False) in {"queued", "scheduled", "deferred"}:
+            return False
+        previous.delete(remove_from_queue=True)
+    if delay > 0:
+        queue.enqueue_in(timedelta(seconds=delay), DELIVER_WEBHOOK, job_id, **options)
+    else:
+        queue.enqueue(DELIVER_WEBHOOK, job_id, **options)
     return True
 
 

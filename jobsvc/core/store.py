@@ -5,22 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, func, insert, or_, select, update
 
-from .database import write_transaction
-from .extensions import db
-from .llm import Usage
-from .models import Job, JobStatus, new_job_id, utcnow
+from jobsvc.core.database import write_transaction
+from jobsvc.core.models import TERMINAL_STATUSES, Job, JobStatus, new_job_id, utcnow
+from jobsvc.errors import IdempotencyConflict
+from jobsvc.extensions import db
+from jobsvc.llm.base import Usage
 
 _UNFINISHED = (JobStatus.PENDING, JobStatus.RUNNING)
-
-
-class IdempotencyConflict(Exception):
-    """An Idempotency-Key came back with a different request body."""
-
-    def __init__(self, key: str, job_id: str) -> None:
-        super().__init__(key, job_id)
-        self.key, self.job_id = key, job_id
 
 
 def create_job(
@@ -160,6 +153,17 @@ def release_lease(job_id: str, *, only_expired: bool = False) -> bool:
     return _update(job_id, *conditions, status=JobStatus.PENDING, lease_owner=None, lease_expires_at=None)
 
 
+def _ended(now: datetime) -> dict[str, Any]:
+    """Values every move to a terminal status sets: the job owes its webhook from now on."""
+    return {
+        "finished_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        # The outbox: a job with a callback_url owes a delivery for this outcome.
+        "webhook_due_at": case((Job.callback_url.is_not(None), now), else_=None),
+    }
+
+
 def _held_by(owner: str) -> list[ColumnElement[bool]]:
     return [Job.status == JobStatus.RUNNING, Job.lease_owner == owner]
 
@@ -188,9 +192,7 @@ def complete_job(job_id: str, owner: str, checklist: str, usage: Usage) -> bool:
         checklist=checklist,
         status=JobStatus.SUCCEEDED,
         error=None,
-        finished_at=utcnow(),
-        lease_owner=None,
-        lease_expires_at=None,
+        **_ended(utcnow()),
     )
 
 
@@ -202,9 +204,7 @@ def fail_job(job_id: str, error: str, owner: str | None = None) -> bool:
         *conditions,
         status=JobStatus.FAILED,
         error=error,
-        finished_at=utcnow(),
-        lease_owner=None,
-        lease_expires_at=None,
+        **_ended(utcnow()),
     )
 
 
@@ -215,9 +215,7 @@ def cancel_job(job_id: str) -> bool:
         Job.status.in_(_UNFINISHED),
         status=JobStatus.CANCELED,
         error="Canceled on request.",
-        finished_at=utcnow(),
-        lease_owner=None,
-        lease_expires_at=None,
+        **_ended(utcnow()),
     )
 
 
@@ -231,21 +229,59 @@ def reopen_job(job_id: str) -> bool:
         finished_at=None,
         run_attempts=0,
         retries=Job.retries + 1,
+        # The next outcome is a new message: its own delivery series.
+        webhook_attempts=0,
+        webhook_due_at=None,
+        webhook_delivered_at=None,
+        webhook_gave_up_at=None,
+        webhook_error=None,
     )
 
 
-def record_webhook_attempt(job_id: str, *, error: str | None, given_up: bool) -> None:
-    """Count a delivery attempt: delivered when `error` is None."""
-    values: dict[str, Any] = {"webhook_attempts": Job.webhook_attempts + 1, "webhook_error": error}
-    if error is None:
-        values["webhook_delivered_at"] = utcnow()
-    elif given_up:
-        values["webhook_error"] = f"gave up: {error}"
+def owed_webhooks(now: datetime, limit: int = 500) -> list[str]:
+    """Ended jobs whose webhook for their current outcome is due and not yet delivered or given up."""
+    statement = select(Job.id).where(Job.webhook_due_at <= now).order_by(Job.webhook_due_at).limit(limit)
+    return list(db.session.scalars(statement))
+
+
+def claim_webhook(job_id: str, hold_seconds: float) -> Job | None:
+    """Take the job's due delivery for `hold_seconds` (one sender at a time); None if none is due.
+
+    A sender that dies holding it leaves the delivery due again when the hold ends.
+    """
+    now = utcnow()
     statement = (
-        update(Job).where(Job.id == job_id).values(**values).execution_options(synchronize_session=False)
+        update(Job.__table__)
+        .where(Job.id == job_id, Job.webhook_due_at <= now, Job.status.in_(TERMINAL_STATUSES))
+        .values(webhook_due_at=now + timedelta(seconds=hold_seconds))
+        .returning(*Job.__table__.columns)
     )
     with write_transaction() as session:
-        session.execute(statement)
+        row = session.execute(statement).mappings().first()
+    return Job(**row) if row is not None else None
+
+
+def record_webhook_attempt(
+    job_id: str, retries: int, *, error: str | None, next_due: datetime | None
+) -> bool:
+    """Count a delivery attempt for the outcome numbered `retries`: delivered when `error` is None;
+    else due again at `next_due`, or given up when that is None. False if the job moved on meanwhile."""
+    now = utcnow()
+    values: dict[str, Any] = {"webhook_attempts": Job.webhook_attempts + 1, "webhook_error": error}
+    if error is None:
+        values |= {"webhook_delivered_at": now, "webhook_due_at": None}
+    elif next_due is None:
+        values |= {"webhook_gave_up_at": now, "webhook_due_at": None}
+    else:
+        values["webhook_due_at"] = next_due
+    statement = (
+        update(Job.__table__)
+        .where(Job.id == job_id, Job.retries == retries, Job.status.in_(TERMINAL_STATUSES))
+        .values(**values)
+    )
+    with write_transaction() as session:
+        result = session.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def expired_leases(limit: int = 500) -> list[str]:
@@ -268,3 +304,20 @@ def pending_jobs(older_than: datetime, limit: int = 1000) -> list[tuple[str, dat
         .limit(limit)
     )
     return [(row.id, row.updated_at) for row in db.session.execute(statement)]
+
+
+def _finished_before(cutoff: datetime) -> ColumnElement[bool]:
+    return Job.status.in_(TERMINAL_STATUSES) & (Job.finished_at < cutoff)
+
+
+def count_finished_before(cutoff: datetime) -> int:
+    """How many jobs ended before `cutoff`."""
+    return count_where(_finished_before(cutoff))
+
+
+def purge_finished_before(cutoff: datetime) -> int:
+    """Delete the jobs that ended before `cutoff` and owe nothing; unfinished jobs are never touched."""
+    # A job that still owes its webhook stays until the delivery is done or given up.
+    statement = delete(Job).where(_finished_before(cutoff), Job.webhook_due_at.is_(None))
+    with write_transaction() as session:
+        return session.execute(statement).rowcount  # type: ignore[attr-defined]

@@ -10,9 +10,11 @@ from flask import current_app, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from . import store
-from .models import Job
-from .schemas import (
+from jobsvc.core import store
+from jobsvc.core.models import Job
+from jobsvc.core.service import cancel_job, retry_job, submit_job, wait_for_job
+from jobsvc.errors import JobNotFound
+from jobsvc.web.schemas import (
     JobCreatedSchema,
     JobCreateSchema,
     JobListItemSchema,
@@ -20,7 +22,6 @@ from .schemas import (
     JobSchema,
     JobWaitQuerySchema,
 )
-from .service import Overloaded, WrongStatus, cancel_job, retry_job, submit_job, wait_for_job
 
 IDEMPOTENCY_HEADER = {
     "in": "header",
@@ -42,8 +43,6 @@ ERRORS = {
 MAX_OFFSET = 2**53
 # What an unfinished job's answer suggests as the next poll, in seconds.
 POLL_AGAIN_SECONDS = 2
-# Retry-After for a full queue: long enough for workers to make progress.
-OVERLOADED_RETRY_AFTER = 10
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Submit documents and poll their jobs.")
 
@@ -105,10 +104,12 @@ def _find_job(event_id: str) -> Job:
     try:
         job_id = str(uuid.UUID(event_id))
     except ValueError:
-        abort(404, message=f"{event_id[:64]!r} is not an event id: ids are UUIDs such as {uuid.UUID(int=0)}.")
+        raise JobNotFound(
+            f"{event_id[:64]!r} is not an event id: ids are UUIDs such as {uuid.UUID(int=0)}."
+        ) from None
     job = store.get_job(job_id)
     if job is None:
-        abort(404, message=f"No job has event id {job_id}.")
+        raise JobNotFound(f"No job has event id {job_id}.")
     return job
 
 
@@ -151,21 +152,7 @@ class Jobs(MethodView):
     @errors(400, 413, 415, 409, 429)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, str], int, dict[str, str]]:
         """Submit a document; answers with the id to poll."""
-        try:
-            job, created = submit_job(body["input_text"], _idempotency_key(), body.get("callback_url"))
-        except store.IdempotencyConflict as conflict:
-            abort(
-                409,
-                message=f"Idempotency-Key {conflict.key!r} was first used with a different body "
-                f"(job {conflict.job_id}); use a new key for a new document.",
-            )
-        except Overloaded as overloaded:
-            abort(
-                429,
-                message=f"{overloaded.pending} jobs are waiting, the most this service queues; "
-                f"try again in {OVERLOADED_RETRY_AFTER} seconds.",
-                headers={"Retry-After": str(OVERLOADED_RETRY_AFTER)},
-            )
+        job, created = submit_job(body["input_text"], _idempotency_key(), body.get("callback_url"))
         headers = {"Location": url_for("jobs.JobItem", event_id=job.id)}
         if not created:
             headers["Idempotent-Replayed"] = "true"
@@ -215,10 +202,7 @@ class JobCancel(MethodView):
     @errors(404, 409)
     def post(self, event_id: str) -> Job:
         """Cancel a pending job or stop a running one; its status becomes `canceled`."""
-        try:
-            return cancel_job(_find_job(event_id))
-        except WrongStatus as wrong:
-            abort(409, message=str(wrong))
+        return cancel_job(_find_job(event_id))
 
 
 @blp.route("/<event_id>/retry", strict_slashes=False, parameters=[EVENT_ID_PARAMETER])
@@ -229,7 +213,4 @@ class JobRetry(MethodView):
     @errors(404, 409)
     def post(self, event_id: str) -> Job:
         """Run a failed or canceled job again, same id, resuming from its summary if it has one."""
-        try:
-            return retry_job(_find_job(event_id))
-        except WrongStatus as wrong:
-            abort(409, message=str(wrong))
+        return retry_job(_find_job(event_id))

@@ -13,15 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Flask, Response, current_app
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from flask import current_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from redis.exceptions import RedisError
 
-from . import store
-from .llm import LLMError, Usage
-from .models import Job, JobStatus
-from .queue import get_queue, get_redis
+from jobsvc.core import store
+from jobsvc.core.models import Job, JobStatus
+from jobsvc.core.queue import get_queue, get_redis
+from jobsvc.llm.base import LLMError, Usage
 
 log = logging.getLogger(__name__)
 
@@ -158,20 +157,3 @@ class RedisCollector:
         for kind, count in sorted(_read("tokens").items()):
             tokens.add_metric([kind], count)
         yield tokens
-
-
-def init_app(app: Flask) -> None:
-    """Serve /metrics in the Prometheus text format."""
-
-    @app.get("/metrics")
-    def prometheus_metrics() -> Response:
-        """Prometheus text format."""
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(RedisCollector())  # type: ignore[arg-type]
-        try:
-            body = generate_latest(registry)
-        except RedisError as exc:
-            return Response(
-                f"# Redis is not reachable: {type(exc).__name__}\n", status=503, mimetype="text/plain"
-            )
-        return Response(body, mimetype=CONTENT_TYPE_LATEST)

@@ -9,17 +9,13 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import click
-from flask import Flask, current_app
-from flask.cli import with_appcontext
-from redis.exceptions import RedisError
+from flask import Flask
 from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
 
-from . import store
-from .health import heartbeat_key
-from .models import utcnow
-from .queue import enqueue_job, get_redis
+from jobsvc.core import store, workers
+from jobsvc.core.models import utcnow
+from jobsvc.core.queue import enqueue_delivery, enqueue_job, get_redis, get_webhooks_queue
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +31,17 @@ class ReconcileReport:
 
     expired: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    webhooks: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.expired or self.requeued)
+        return bool(self.expired or self.requeued or self.webhooks)
 
 
 def reconcile(lease_seconds: int, min_age: float = ENQUEUE_GRACE_SECONDS) -> ReconcileReport:
-    """Release expired leases, then enqueue every pending job (unchanged for `min_age`
-    seconds) that has no live queue state."""
+    """Release expired leases, enqueue every pending job (unchanged for `min_age` seconds)
+    that has no live queue state, and queue every due webhook delivery that is not queued."""
     report = ReconcileReport()
+    _queue_owed_webhooks(report)
     for job_id in store.expired_leases():
         # The run that held the lease is dead, whatever RQ still says about it.
         if store.release_lease(job_id, only_expired=True):
@@ -69,6 +67,17 @@ def reconcile(lease_seconds: int, min_age: float = ENQUEUE_GRACE_SECONDS) -> Rec
     return report
 
 
+def _queue_owed_webhooks(report: ReconcileReport) -> None:
+    # Due per the row (the outbox) but not waiting in Redis: lost with Redis, or never queued.
+    owed = store.owed_webhooks(utcnow())
+    if not owed:
+        return
+    queued = set(get_webhooks_queue().get_job_ids())
+    for job_id in owed:
+        if f"webhook-{job_id}" not in queued and enqueue_delivery(job_id):
+            report.webhooks.append(job_id)
+
+
 class Reconciler(threading.Thread):
     """Runs `reconcile` every RECONCILE_INTERVAL; across workers, one pass at a time."""
 
@@ -76,6 +85,7 @@ class Reconciler(threading.Thread):
         super().__init__(name="jobsvc-reconciler", daemon=True)
         self.app = app
         self.stopped = threading.Event()
+        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self) -> None:
         interval = self.app.config["RECONCILE_INTERVAL"]
@@ -86,14 +96,16 @@ class Reconciler(threading.Thread):
                 # Redis or the database may be down; the next pass tries again.
                 log.exception("reconciler pass failed")
             if self.stopped.wait(interval):
+                self._leave()
                 return
 
     def run_once(self) -> ReconcileReport | None:
         """Say this worker is alive; then one pass, unless another worker's reconciler has the lock."""
         with self.app.app_context():
             interval = self.app.config["RECONCILE_INTERVAL"]
-            alive = heartbeat_key(self.app.config["QUEUE_NAME"], f"{socket.gethostname()}:{os.getpid()}")
-            get_redis().set(alive, utcnow().isoformat(), px=int(interval * 3000))
+            workers.beat(
+                get_redis(), self.app.config["QUEUE_NAME"], self.worker_name, expires_after=interval * 3
+            )
             interval_ms = max(int(interval * 1000) - 100, 100)
             lock = f"jobsvc:{self.app.config['QUEUE_NAME']}:reconciler"
             if not get_redis().set(lock, self.name, nx=True, px=interval_ms):
@@ -101,31 +113,21 @@ class Reconciler(threading.Thread):
             report = reconcile(self.app.config["LEASE_SECONDS"])
             if report:
                 log.warning(
-                    "reconciler: released %d expired leases, re-enqueued %d jobs: %s",
+                    "reconciler: released %d expired leases, re-enqueued %d jobs (%s), queued %d webhooks",
                     len(report.expired),
                     len(report.requeued),
                     ", ".join(report.requeued[:10]),
+                    len(report.webhooks),
                 )
             return report
+
+    def _leave(self) -> None:
+        try:
+            with self.app.app_context():
+                workers.leave(get_redis(), self.app.config["QUEUE_NAME"], self.worker_name)
+        except Exception:
+            log.info("could not take worker %s off the live list; it drops off by itself", self.worker_name)
 
     def stop(self) -> None:
         """Ask the thread to finish after its current pass."""
         self.stopped.set()
-
-
-@click.command("reconcile")
-@click.option(
-    "--min-age",
-    type=float,
-    default=ENQUEUE_GRACE_SECONDS,
-    show_default=True,
-    help="Leave pending jobs younger than this many seconds alone (they may be enqueued right now).",
-)
-@with_appcontext
-def reconcile_command(min_age: float) -> None:
-    """Re-enqueue jobs whose worker died or whose queue entry was lost."""
-    try:
-        report = reconcile(current_app.config["LEASE_SECONDS"], min_age)
-    except RedisError as exc:
-        raise click.ClickException(f"Redis is not reachable ({exc}); nothing was re-enqueued.") from exc
-    click.echo(f"Released {len(report.expired)} expired leases; re-enqueued {len(report.requeued)} jobs.")

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 
-from .queue import blocking_redis, get_redis
+from jobsvc.core.queue import blocking_redis, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,10 @@ def channel(app: Flask) -> str:
     return f"jobsvc:{app.config['QUEUE_NAME']}:finished"
 
 
-def publish_finished(job_id: str, callback_url: str | None = None) -> None:
-    """Tell waiting clients, and the job's callback_url, that the job has reached a terminal status."""
+def publish_finished(job_id: str) -> None:
+    """Tell waiting clients that the job has reached a terminal status (a notice; may be lost)."""
     try:
         get_redis().publish(channel(current_app), job_id)
-        if callback_url:
-            from .webhooks import schedule_delivery
-
-            schedule_delivery(job_id)
     except RedisError as exc:
         # Waiters fall back to re-reading the database when their wait ends.
         log.warning("could not announce job %s: %s", job_id, type(exc).__name__)
@@ -94,7 +90,7 @@ class FinishedListener:
 
 def listener() -> FinishedListener:
     """This process's listener for the current app, started on first use (after any fork)."""
-    state = current_app.extensions.setdefault("jobsvc.notify", {})
+    state = current_app.extensions.setdefault("jobsvc.notices", {})
     if state.get("pid") != os.getpid():
         state["listener"] = FinishedListener(current_app._get_current_object())  # type: ignore[attr-defined]
         state["pid"] = os.getpid()

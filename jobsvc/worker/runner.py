@@ -18,11 +18,10 @@ from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.timeouts import TimerDeathPenalty
 
-from .config import timeout_warnings
-from .llm import preload
-from .models import utcnow
-from .queue import blocking_redis, get_redis
-from .recovery import Reconciler
+from jobsvc.config import timeout_warnings
+from jobsvc.core.models import utcnow
+from jobsvc.core.queue import blocking_redis, get_redis, webhooks_queue_name
+from jobsvc.worker.recovery import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,15 @@ class SlotWorker(SimpleWorker):
         raise StopRequested()
 
 
-def _run_slot(app: Flask, slot: int, slots: list[SlotWorker], stop: threading.Event, burst: bool) -> None:
+def _slot_queues(app: Flask, slot: int, job_slots: int) -> list[str]:
+    """The queue a slot listens on: job slots first, then webhook delivery slots of their own."""
+    name = app.config["QUEUE_NAME"]
+    return [name] if slot < job_slots else [webhooks_queue_name(name)]
+
+
+def _run_slot(
+    app: Flask, slot: int, slots: list[SlotWorker], stop: threading.Event, burst: bool, job_slots: int
+) -> None:
     """One slot: an RQ worker loop, started again after any unexpected end until a stop."""
     with app.app_context():
         while not stop.is_set():
@@ -95,7 +102,7 @@ def _run_slot(app: Flask, slot: int, slots: list[SlotWorker], stop: threading.Ev
                 return
             connection = blocking_redis()
             worker = SlotWorker(
-                [Queue(app.config["QUEUE_NAME"], connection=connection)],
+                [Queue(name, connection=connection) for name in _slot_queues(app, slot, job_slots)],
                 connection=connection,
                 name=f"{socket.gethostname()}.{os.getpid()}.{slot}.{uuid.uuid4().hex[:6]}",
             )
@@ -105,8 +112,11 @@ def _run_slot(app: Flask, slot: int, slots: list[SlotWorker], stop: threading.Ev
             if stop.is_set():  # a stop that came while this worker was being built
                 worker.request_warm_stop()
             try:
-                # One slot runs the scheduler (RQ takes a lock per queue): delayed webhook retries.
-                worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=slot == 0)
+                # The first delivery slot runs the scheduler (RQ takes a lock per queue): it
+                # moves webhook retries onto the deliveries queue when their delay is up.
+                worker.work(
+                    burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=slot == job_slots
+                )
             except RedisError as exc:
                 log.warning("worker slot %d lost Redis (%s); starting over when it is back", slot, exc)
                 continue
@@ -126,7 +136,6 @@ def run_worker(app: Flask, *, burst: bool = False) -> None:
     """
     for warning in timeout_warnings(app.config):
         log.warning(warning)
-    preload()  # before any fork, so every process shares the imported providers
     concurrency = app.config["WORKER_CONCURRENCY"]
     processes = min(app.config["WORKER_PROCESSES"] or os.cpu_count() or 1, concurrency)
     shares = [concurrency // processes + (n < concurrency % processes) for n in range(processes)]
@@ -187,7 +196,8 @@ def _supervise(app: Flask, shares: list[int], *, burst: bool) -> None:
 def run_slots(app: Flask, concurrency: int, *, burst: bool = False) -> None:
     """Run `concurrency` slots in this process until SIGTERM or SIGINT (current jobs finish first)."""
     stop = threading.Event()
-    slots: list[SlotWorker] = [None] * concurrency  # type: ignore[list-item]
+    total = concurrency + app.config["WEBHOOK_CONCURRENCY"]
+    slots: list[SlotWorker] = [None] * total  # type: ignore[list-item]
 
     def request_stop(signum: int, _frame: Any) -> None:
         log.info("worker got %s: finishing current jobs, then stopping", signal.Signals(signum).name)
@@ -201,10 +211,18 @@ def run_slots(app: Flask, concurrency: int, *, burst: bool = False) -> None:
         reconciler = Reconciler(app)
         reconciler.start()
         threads = [
-            threading.Thread(target=_run_slot, args=(app, n, slots, stop, burst), name=f"slot-{n}")
-            for n in range(concurrency)
+            threading.Thread(
+                target=_run_slot, args=(app, n, slots, stop, burst, concurrency), name=f"slot-{n}"
+            )
+            for n in range(total)
         ]
-        log.info("worker %d: %d slots on queue %r", os.getpid(), concurrency, app.config["QUEUE_NAME"])
+        log.info(
+            "worker %d: %d job slots on queue %r, %d webhook slots",
+            os.getpid(),
+            concurrency,
+            app.config["QUEUE_NAME"],
+            total - concurrency,
+        )
         try:
             for thread in threads:
                 thread.start()

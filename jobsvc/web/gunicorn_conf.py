@@ -1,4 +1,4 @@
-"""gunicorn settings, from jobsvc's configuration: `gunicorn -c python:jobsvc.gunicorn_conf wsgi:app`."""
+"""gunicorn settings, from jobsvc's configuration: `gunicorn -c python:jobsvc.web.gunicorn_conf wsgi:app`."""
 
 from __future__ import annotations
 

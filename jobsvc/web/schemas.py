@@ -8,13 +8,10 @@ from typing import Any, ClassVar
 from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from .models import JobStatus
-
-EXAMPLE_ID = "3f1c2b9e-8a4d-4c6b-9e2f-7d5a1b0c4e8f"
-EXAMPLE_TEXT = (
-    "All staff must wash their hands before handling food. Raw meat is stored on the "
-    "lowest shelf. Label every container with the date it was opened."
-)
+from jobsvc.core.destinations import check_destination
+from jobsvc.core.models import JobStatus
+from jobsvc.core.representation import EXAMPLE_ID, EXAMPLE_TEXT, JobSchema
+from jobsvc.errors import UnsafeDestination
 
 
 class JobCreateSchema(Schema):
@@ -52,8 +49,6 @@ class JobCreateSchema(Schema):
 
     @validates("callback_url")
     def _check_callback_url(self, value: str, **_: Any) -> None:
-        from .webhooks import UnsafeDestination, check_destination
-
         if not current_app.config["WEBHOOK_SECRET"]:
             raise ValidationError("This server has no WEBHOOK_SECRET, so it cannot sign callbacks.")
         try:
@@ -74,68 +69,6 @@ class JobCreatedSchema(Schema):
     event_id = fields.String(
         required=True, metadata={"description": "The job's id (a UUID).", "example": EXAMPLE_ID}
     )
-
-
-class WebhookSchema(Schema):
-    """Where the job's callback goes, and how its delivery went."""
-
-    url = fields.String(required=True)
-    state = fields.String(required=True, metadata={"description": "pending, delivered or failed."})
-    attempts = fields.Integer(required=True)
-    delivered_at = fields.DateTime(allow_none=True)
-    last_error = fields.String(allow_none=True)
-
-
-class UsageSchema(Schema):
-    """Token counts, as the provider reported them (the offline provider counts words)."""
-
-    prompt_tokens = fields.Integer(required=True)
-    completion_tokens = fields.Integer(required=True)
-    total_tokens = fields.Integer(required=True)
-
-
-class JobSchema(Schema):
-    """A job and what the pipeline made of it."""
-
-    id = fields.String(required=True, metadata={"example": EXAMPLE_ID})
-    input_text = fields.String(required=True, metadata={"example": EXAMPLE_TEXT})
-    status = fields.Enum(
-        JobStatus,
-        by_value=True,
-        required=True,
-        metadata={"description": "pending → running → succeeded | failed; canceled on request."},
-    )
-    summary = fields.String(allow_none=True, metadata={"description": "Step 1's output."})
-    checklist = fields.String(
-        allow_none=True,
-        metadata={
-            "description": "Step 2's output: a markdown bullet list, one `- item` per line.",
-            "example": "- Wash hands before handling food\n- Label containers with the opening date",
-        },
-    )
-    error = fields.String(
-        allow_none=True, metadata={"description": "Why the job failed, and what to change."}
-    )
-    provider = fields.String(
-        allow_none=True, metadata={"description": "`openai` or `offline`.", "example": "offline"}
-    )
-    model = fields.String(allow_none=True, metadata={"example": "extractive-v1"})
-    attempts = fields.Integer(metadata={"description": "How many times a worker started the job."})
-    retries = fields.Integer(metadata={"description": "How many times a client asked for a retry."})
-    webhook = fields.Nested(
-        WebhookSchema,
-        allow_none=True,
-        metadata={"description": "The callback's delivery state; null without callback_url."},
-    )
-    usage = fields.Nested(
-        UsageSchema,
-        allow_none=True,
-        metadata={"description": "Tokens the provider reported for the steps kept; null before any."},
-    )
-    created_at = fields.DateTime(required=True, metadata={"description": "ISO 8601, UTC."})
-    updated_at = fields.DateTime(required=True, metadata={"description": "Moves on every change."})
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
 
 
 EXCERPT_CHARS = 200

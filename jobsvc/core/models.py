@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, String, Text, TypeDecorator
+from sqlalchemy import JSON, DateTime, Float, Index, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
+from jobsvc.extensions import db
 
 
 class JobStatus(enum.StrEnum):
@@ -50,7 +50,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime; use jobsvc.models.utcnow()")
+            raise ValueError("naive datetime; use jobsvc.core.models.utcnow()")
         return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
@@ -63,7 +63,13 @@ class Job(db.Model):  # type: ignore[name-defined]
     """A submitted document and what the pipeline made of it."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created_at", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_created_at", "status", "created_at"),
+        Index("ix_jobs_owner_created_at", "owner", "created_at"),
+        Index("ix_jobs_webhook_due_at", "webhook_due_at"),
+        # A client's key is its own: two API keys may use the same Idempotency-Key.
+        UniqueConstraint("owner", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_job_id)
     input_text: Mapped[str] = mapped_column(Text)
@@ -93,14 +99,31 @@ class Job(db.Model):  # type: ignore[name-defined]
     # Who runs the job, and until when, unless renewed: no two workers run it at once.
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # A client's Idempotency-Key, and a hash of the body it first came with.
-    # Where to POST the job when it ends, and how that went.
+    # Where to POST the job when it ends, and how that went. A delivery is owed exactly
+    # while webhook_due_at is set: from the moment the job ends until it is delivered or
+    # given up. The row is the outbox; RQ only carries the attempts.
     callback_url: Mapped[str | None] = mapped_column(Text)
     webhook_attempts: Mapped[int] = mapped_column(default=0)
+    webhook_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     webhook_delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    webhook_gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     webhook_error: Mapped[str | None] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Which API key (by its name) created the job: with API_KEYS set, only that key sees it.
+    # "" when the server has no API keys.
+    owner: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # A client's Idempotency-Key, and a hash of the body it first came with.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # What the output is made of: the checklist as a JSON list of items, how it was read
+    # (structured, markdown or sentences), the prompts' version, how much of its content
+    # the input supports (0..1), and notes a client can show.
+    checklist_items: Mapped[list[str] | None] = mapped_column(JSON)
+    checklist_source: Mapped[str | None] = mapped_column(String(16))
+    prompt_version: Mapped[str | None] = mapped_column(String(32))
+    grounding: Mapped[float | None] = mapped_column(Float)
+    warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    # Checkpoint of a long document's chunk summaries, so a re-run pays for none twice.
+    chunk_summaries: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -124,7 +147,7 @@ class Job(db.Model):  # type: ignore[name-defined]
             return None
         if self.webhook_delivered_at is not None:
             state = "delivered"
-        elif self.webhook_error and self.webhook_error.startswith("gave up: "):
+        elif self.webhook_gave_up_at is not None:
             state = "failed"
         else:
             state = "pending"

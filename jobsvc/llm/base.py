@@ -1,0 +1,59 @@
+"""What every provider shares: the interface, what a call returns, and the errors it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts one call consumed, as the provider reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one provider call produced."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+
+
+class LLMProvider(Protocol):
+    """Turns text into a summary, and a summary into a checklist."""
+
+    name: str
+    model: str
+
+    def summarize(self, text: str) -> Completion:
+        """Summarize a guideline document."""
+        ...
+
+    def make_checklist(self, summary: str) -> Completion:
+        """Turn a summary into a markdown bullet list of actions."""
+        ...
+
+
+class LLMError(Exception):
+    """A provider call failed; `str(error)` is safe to show a user (no secrets, no prompt)."""
+
+    #: Whether trying the same call again later may succeed.
+    transient: bool = False
+
+
+class LLMPermanentError(LLMError):
+    """The request cannot succeed until someone changes a setting or the input."""
+
+
+class LLMTransientError(LLMError):
+    """The provider was unreachable, slow or overloaded, and retries ran out."""
+
+    transient = True
+
+
+class LLMBadResponseError(LLMError):
+    """The provider answered, but with nothing usable."""
