@@ -106,7 +106,7 @@ def test_unknown_id_is_404_json(client):
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("delete", "/jobs/"), ("put", "/jobs/"), ("post", f"/jobs/{uuid.uuid4()}/")]
+    ("method", "path"), [("delete", "/jobs/"), ("put", "/jobs/"), ("post", f"/jobs/{uuid.UUID(int=1)}/")]
 )
 def test_unsupported_methods_are_405_json(client, method, path):
     response = getattr(client, method)(path, json={"input_text": "x"})
