@@ -42,5 +42,5 @@ def test_offline_provider_works_with_no_api_key(start_worker, e2e_env, tmp_path)
     job = wait_for_job(client, submit(client, text))
 
     assert job["status"] == "succeeded", job
-    assert (job["provider"], job["model"]) == ("offline", "extractive-v1")
-    assert job["checklist"].splitlines() == ["- All staff must wear gloves", "- Report spills at once"]
+    assert (job["provider"], job["model"]) == ("offline", "extractive-v2")
+    assert job["checklist"].splitlines() == ["- Wear gloves", "- Report spills at once"]

@@ -56,7 +56,7 @@ class JobSchema(Schema):
     provider = fields.String(
         allow_none=True, metadata={"description": "`openai` or `offline`.", "example": "offline"}
     )
-    model = fields.String(allow_none=True, metadata={"example": "extractive-v1"})
+    model = fields.String(allow_none=True, metadata={"example": "extractive-v2"})
     attempts = fields.Integer(metadata={"description": "How many times a worker started the job."})
     retries = fields.Integer(metadata={"description": "How many times a client asked for a retry."})
     webhook = fields.Nested(
