@@ -37,8 +37,7 @@ CASES = Path(__file__).with_name("cases.json")
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from jobsvc import pipeline  # noqa: E402
-from jobsvc.llm import LLMProvider  # noqa: E402
+from jobsvc.llm import LLMProvider, pipeline  # noqa: E402
 from jobsvc.llm.offline import OfflineProvider  # noqa: E402
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
