@@ -24,11 +24,13 @@ run: install ## Start Redis (embedded unless REDIS_URL is set), web and worker; 
 test: install ## Run the whole suite against real Redis, workers and a fake LLM server
 	$(BIN)/python -m pytest
 
-bench: install ## Measure the real stack under load and print a markdown table (a few minutes)
+bench: install ## Measure the real stack under load, then the offline provider's output quality (a few minutes)
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \
 		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
 	@command -v wrk >/dev/null || echo "wrk is not installed (apt-get install wrk): ingest will be skipped"
 	$(BIN)/python bench/run.py
+	@echo
+	$(BIN)/python bench/quality/evaluate.py
 
 lint: install
 	$(BIN)/ruff check .
