@@ -54,9 +54,7 @@ def check_destination(url: str, allow_private: bool, timeout: float = DNS_TIMEOU
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise UnsafeDestination("callback_url must be an http or https URL with a host.")
     if parts.username is not None or parts.password is not None:
-        raise UnsafeDestination(
-            "callback_url must not carry a user name or password."
-        )
+        raise UnsafeDestination("callback_url must not carry a user name or password.")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
