@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -64,6 +65,18 @@ def _delays(raw: str) -> tuple[int, ...]:
     if any(delay <= 0 for delay in delays):
         raise ValueError("must be positive whole seconds, comma-separated")
     return delays
+
+
+def _webhook_secrets(raw: str) -> tuple[str, ...]:
+    secrets = _key_list(raw)
+    for secret in secrets:
+        if secret.startswith("whsec_"):
+            try:
+                encoded = secret.removeprefix("whsec_")
+                base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+            except ValueError:
+                raise ValueError("a whsec_ secret must be base64 after the prefix") from None
+    return secrets
 
 
 def _rate_limit(raw: str) -> str:
@@ -166,7 +179,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PROXY_FIX", "0", "Proxies in front whose X-Forwarded-For to trust (Heroku: 1).", _non_negative_int
     ),
-    Setting("WEBHOOK_SECRET", None, "HMAC-SHA256 key that signs webhook bodies; callbacks need it set."),
+    Setting(
+        "WEBHOOK_SECRET",
+        None,
+        "Key that signs webhooks (Standard Webhooks; `whsec_<base64>` or raw text); callbacks need it. "
+        "To rotate, list two, comma-separated: each message is signed with both.",
+        _webhook_secrets,
+    ),
     Setting(
         "WEBHOOK_ALLOW_PRIVATE",
         "false",
@@ -178,6 +197,12 @@ SETTINGS: tuple[Setting, ...] = (
         "5,30,120,600,1800",
         "Seconds between webhook delivery attempts; one retry per number.",
         _delays,
+    ),
+    Setting(
+        "WEBHOOK_TIMEOUT",
+        "10",
+        "Seconds one webhook delivery attempt may take in all (lookup, connect, send, answer).",
+        _positive_float,
     ),
     Setting("ADMIN_USERNAME", "admin", "User name for the RQ dashboard at /rq (HTTP basic auth)."),
     Setting(

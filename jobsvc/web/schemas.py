@@ -40,8 +40,10 @@ class JobCreateSchema(Schema):
         schemes={"http", "https"},
         require_tld=False,
         metadata={
-            "description": "Optional. When the job ends, its JSON is POSTed here, signed "
-            "(X-Jobsvc-Signature: sha256=HMAC-SHA256(body, WEBHOOK_SECRET)). Public http(s) addresses only.",
+            "description": "Optional. When the job ends, its JSON is POSTed here, signed per "
+            "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 "
+            "HMAC-SHA256 of id.timestamp.body>); once per outcome, retried with the same webhook-id. "
+            "Public http(s) addresses on ports 80 and 443 only, without user name or password.",
             "example": "https://example.com/hooks/jobsvc",
             "pattern": "^https?://",
         },

@@ -2,30 +2,45 @@
 
 The job row is the outbox: `webhook_due_at` is set when the job ends (with a callback_url)
 and says when the next attempt is due. A delivery claims the due attempt (so one sender
-runs at a time, and a sender that dies leaves it due again), sends the job as it is now,
-and records the outcome: delivered, due again after the next WEBHOOK_RETRY_DELAYS delay,
-or given up. RQ's scheduler carries the retries; the reconciler re-queues any due
-delivery that Redis lost.
+runs at a time, and a sender that dies leaves it due again once the claim runs out), sends
+the job as it is now, and records the outcome: delivered, due again after the next
+WEBHOOK_RETRY_DELAYS delay, or given up. RQ's scheduler carries the retries; the
+reconciler re-queues any due delivery that Redis lost. Delivery is at least once: a
+sender killed mid-attempt means the receiver may see that attempt again, with the same
+`webhook-id`.
 
-The body is the job's JSON; the header `X-Jobsvc-Signature: sha256=<hex>` is
-HMAC-SHA256 of the raw body with WEBHOOK_SECRET. Destinations on loopback, private,
-link-local and other non-public addresses are refused unless WEBHOOK_ALLOW_PRIVATE is
-set, both when the job is submitted and again before each delivery (DNS may change).
+Messages follow Standard Webhooks (standardwebhooks.com): the body is the job's JSON;
+`webhook-id` is `msg_<job id>_<retries>` (one per outcome, the same on every retry of
+it), `webhook-timestamp` the attempt's unix time, and `webhook-signature` is
+`v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per WEBHOOK_SECRET, space-separated.
+
+An attempt is bounded: the destination is checked again (DNS may have changed) and the
+connection goes to the very address that check vetted; the whole attempt (lookup,
+connect, TLS, sending, reading the answer) ends by WEBHOOK_TIMEOUT seconds of wall
+clock, and at most 64 KiB of the answer is read. The job records only "no successful
+answer" or the HTTP status, never why a connection failed (that would be a port scanner).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import httpcore
 import httpx
 from flask import current_app
 
 from jobsvc.core import store
-from jobsvc.core.destinations import check_destination
+from jobsvc.core.destinations import Destination, check_destination
 from jobsvc.core.models import utcnow
 from jobsvc.core.queue import enqueue_delivery
 from jobsvc.core.representation import JobSchema
@@ -33,55 +48,209 @@ from jobsvc.errors import UnsafeDestination
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Jobsvc-Signature"
-DELIVERY_TIMEOUT = 10.0
-# How long a claimed attempt is held: past this, a sender is presumed dead and it is due again.
-CLAIM_SECONDS = 60.0
+#: The most of a receiver's answer an attempt reads, status line and headers included.
+MAX_ANSWER_BYTES = 64 * 1024
+#: A claim outlives its attempt's WEBHOOK_TIMEOUT by this much (database writes); past it a
+#: sender is presumed dead and the delivery is due again.
+CLAIM_MARGIN_SECONDS = 10.0
+#: What a failed attempt records when no HTTP answer came: the same for every network failure.
+NO_ANSWER = "could not deliver: no successful answer"
+USER_AGENT = "jobsvc-webhook/2"
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The signature header value for `body`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def message_id(job_id: str, retries: int) -> str:
+    """The `webhook-id` of the message for the job's outcome number `retries`."""
+    return f"msg_{job_id}_{retries}"
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a secret: a `whsec_` secret is base64 (per the spec), any other is raw bytes."""
+    if secret.startswith("whsec_"):
+        encoded = secret.removeprefix("whsec_")
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    return secret.encode()
+
+
+def sign(secrets: str | Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: `v1,<base64 HMAC-SHA256>` per secret, space-separated."""
+    if isinstance(secrets, str):  # one secret, as a test or a caller may configure it
+        secrets = [secrets]
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(secret_key(s), signed, hashlib.sha256).digest()).decode()
+        for s in secrets
+    )
 
 
 def deliver_webhook(job_id: str) -> str:
     """One delivery attempt of the job's owed webhook; what it did, as a word."""
     config = current_app.config
     with current_app.app_context():
-        job = store.claim_webhook(job_id, CLAIM_SECONDS)
+        timeout = config["WEBHOOK_TIMEOUT"]
+        job = store.claim_webhook(job_id, timeout + CLAIM_MARGIN_SECONDS)
         if job is None or not job.callback_url:
             return "nothing due"
         body = json.dumps(JobSchema().dump(job), sort_keys=True).encode()
+        msg_id = message_id(job.id, job.retries)
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(config["WEBHOOK_SECRET"], msg_id, timestamp, body),
+        }
         attempt = job.webhook_attempts + 1
+        error = _attempt(job.callback_url, body, headers, config["WEBHOOK_ALLOW_PRIVATE"], timeout)
+        if error is None:
+            store.record_webhook_attempt(job_id, job.retries, error=None, next_due=None)
+            log.info("job %s webhook %s delivered on attempt %d", job_id, msg_id, attempt)
+            return "delivered"
+        delays = config["WEBHOOK_RETRY_DELAYS"]
+        delay = delays[attempt - 1] if attempt <= len(delays) else None
+        next_due = utcnow() + timedelta(seconds=delay) if delay is not None else None
+        store.record_webhook_attempt(job_id, job.retries, error=error, next_due=next_due)
+        log.warning("job %s webhook attempt %d failed: %s", job_id, attempt, error)
+        if delay is None:
+            return "given up"
+        enqueue_delivery(job_id, delay=delay)
+        return "failed"
+
+
+def _attempt(
+    url: str, body: bytes, headers: dict[str, str], allow_private: bool, timeout: float
+) -> str | None:
+    """Send once; None when the receiver answered 2xx, else the reason to record."""
+    deadline = time.monotonic() + timeout
+    try:
+        destination = check_destination(url, allow_private, timeout=timeout)
+        answer = send(destination, body, headers, deadline)
+    except UnsafeDestination as exc:
+        return f"could not deliver: {exc}"
+    except _NETWORK_ERRORS as exc:
+        log.info("webhook to %s: %s", url, type(exc).__name__)
+        return NO_ANSWER
+    if not 200 <= answer.status < 300:
+        return f"{NO_ANSWER} (HTTP {answer.status})"
+    return None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a receiver answered, and how many bytes of it were read."""
+
+    status: int
+    bytes_read: int
+
+
+def send(destination: Destination, body: bytes, headers: dict[str, str], deadline: float) -> Answer:
+    """POST `body` to the vetted destination, ending by `deadline` (time.monotonic()).
+
+    No proxy from the environment, no redirect, no second lookup of the name: the socket
+    goes to `destination.address`, while the URL's host still names the server in the
+    Host header, the TLS server name and the certificate check.
+    """
+    backend = _PinnedBackend(destination.address, deadline)
+    left = max(deadline - time.monotonic(), 0.001)
+    ssl_context = httpx.create_ssl_context(trust_env=False)
+    with (
+        httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend, retries=0) as pool,
+        pool.stream(
+            "POST",
+            destination.url,
+            headers=headers,
+            content=body,
+            extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), left)},
+        ) as response,
+    ):
         try:
-            check_destination(job.callback_url, config["WEBHOOK_ALLOW_PRIVATE"])
-            response = httpx.post(
-                job.callback_url,
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    SIGNATURE_HEADER: sign(body, config["WEBHOOK_SECRET"]),
-                    "X-Jobsvc-Event-Id": job.id,
-                    "User-Agent": "jobsvc-webhook/1",
-                },
-                timeout=DELIVERY_TIMEOUT,
-                follow_redirects=False,  # a redirect could lead past the destination check
-            )
-            if not response.is_success:
-                raise httpx.HTTPStatusError(
-                    f"HTTP {response.status_code}", request=response.request, response=response
-                )
-        except (httpx.HTTPError, UnsafeDestination) as exc:
-            error = str(exc) if isinstance(exc, UnsafeDestination) else f"{type(exc).__name__}: {exc}"[:200]
-            delays = config["WEBHOOK_RETRY_DELAYS"]
-            delay = delays[attempt - 1] if attempt <= len(delays) else None
-            next_due = utcnow() + timedelta(seconds=delay) if delay is not None else None
-            store.record_webhook_attempt(job_id, job.retries, error=error, next_due=next_due)
-            log.warning("job %s webhook attempt %d failed: %s", job_id, attempt, error)
-            if delay is None:
-                return "given up"
-            enqueue_delivery(job_id, delay=delay)
-            return "failed"
-        store.record_webhook_attempt(job_id, job.retries, error=None, next_due=None)
-        log.info("job %s webhook delivered on attempt %d", job_id, attempt)
-        return "delivered"
+            for _ in response.iter_stream():
+                pass
+        except _AnswerTooLong:
+            pass  # the status is all that counts; the rest of the answer is not read
+        return Answer(status=response.status, bytes_read=backend.bytes_read)
+
+
+class _AnswerTooLong(Exception):
+    """The receiver's answer is longer than MAX_ANSWER_BYTES."""
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Connects to one vetted address whatever host is asked for; every socket operation ends
+    by the deadline, and at most MAX_ANSWER_BYTES are read in all."""
+
+    def __init__(self, address: str, deadline: float) -> None:
+        self.address = address
+        self.deadline = deadline
+        self.bytes_read = 0
+        self._inner = httpcore.SyncBackend()
+
+    def left(self, timeout: float | None, error: type[Exception]) -> float:
+        """Seconds this operation may take: its own timeout, cut to what is left of the attempt."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise error("webhook attempt deadline reached")
+        return min(timeout if timeout is not None else math.inf, remaining)
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            self.address,
+            port,
+            timeout=self.left(timeout, httpcore.ConnectTimeout),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+        return _DeadlineStream(stream, self)
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("webhooks go over TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(seconds, max(self.deadline - time.monotonic(), 0)))
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose reads and writes end by the backend's deadline and read budget."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: _PinnedBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        budget = MAX_ANSWER_BYTES - self._backend.bytes_read
+        if budget <= 0:
+            raise _AnswerTooLong()
+        data = self._inner.read(min(max_bytes, budget), self._backend.left(timeout, httpcore.ReadTimeout))
+        self._backend.bytes_read += len(data)
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._backend.left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None):
+        left = self._backend.left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left), self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+# Whatever can go wrong between jobsvc and a receiver; all are recorded alike (NO_ANSWER).
+_NETWORK_ERRORS = (
+    httpcore.TimeoutException,
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    _AnswerTooLong,
+    OSError,
+)
