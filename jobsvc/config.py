@@ -143,7 +143,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_ATTEMPTS",
         "5",
-        "Times a job may be started (worker deaths count) before it is failed.",
+        "Runs a job may start before it is failed. Only a worker's death re-runs a job (its lease "
+        "lapses, the reconciler queues it again); a run that fails is not retried.",
         _positive_int,
     ),
     Setting(
@@ -232,6 +233,13 @@ SETTINGS: tuple[Setting, ...] = (
         "2",
         "Webhook deliveries each worker process sends at once, on a queue of their own beside the jobs.",
         _positive_int,
+    ),
+    Setting(
+        "WORKER_SHUTDOWN_GRACE",
+        "25",
+        "Seconds a worker told to stop (SIGTERM) lets its jobs finish; then it hands the rest back "
+        "(pending, re-enqueued, checkpoints kept) and exits, before a platform's 30 s kill.",
+        _positive_float,
     ),
     Setting(
         "WORKER_PROCESSES",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from rq.timeouts import JobTimeoutException
 
+from jobsvc.core import store
+from jobsvc.core.models import JobStatus
+from jobsvc.worker.tasks import run_job
 from tests.conftest import GunicornProcess, fresh_app
 from tests.support import wait_for
 from tests.test_wsgi import http
@@ -62,11 +67,48 @@ def test_metrics_count_across_two_web_processes_and_two_workers(e2e_env, start_w
     assert metrics[("jobsvc_jobs_running", ())] == 0
 
 
-def test_metrics_say_redis_is_down_as_a_gauge_rather_than_failing_the_scrape(stack_env, tmp_path):
+def test_metrics_say_so_in_redis_up_when_redis_is_down(stack_env, tmp_path):
     app = fresh_app(
         {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", "REDIS_URL": "redis://127.0.0.1:9"}
     )
-    response = app.test_client().get("/metrics")
-    assert response.status_code == 200
-    assert "jobsvc_redis_up 0.0" in response.text
-    assert "jobsvc_workers_alive 0.0" in response.text
+    metrics = scrape(app.test_client())
+
+    assert metrics[("jobsvc_redis_up", ())] == 0
+    assert ("jobsvc_jobs_finished_total", (("status", "failed"),)) not in metrics  # no made-up zeros
+
+
+class _Raising:
+    """A provider whose call ends the run with `error`, as a bug or RQ's job timeout would."""
+
+    name, model = "raising", "v0"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def summarize(self, text: str) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [KeyError("a bug"), JobTimeoutException("Task exceeded maximum timeout value (1 seconds)")],
+    ids=["crash", "job-timeout"],
+)
+def test_a_run_that_crashes_or_times_out_is_counted_as_failed_with_its_duration(app, client, error):
+    failed = ("jobsvc_jobs_finished_total", (("status", "failed"),))
+    durations = ("jobsvc_job_duration_seconds_count", ())
+    before = scrape(client)
+    with app.app_context():
+        job_id = store.create_job(f"Wear gloves {uuid.uuid4()}.")[0].id
+        app.extensions["jobsvc.llm"] = {"provider": _Raising(error)}
+        try:
+            with pytest.raises(type(error)):
+                run_job(job_id)
+        finally:
+            app.extensions.pop("jobsvc.llm")
+        assert store.get_job(job_id).status is JobStatus.FAILED
+
+    after = scrape(client)
+
+    assert after[failed] == before[failed] + 1
+    assert after[durations] == before[durations] + 1

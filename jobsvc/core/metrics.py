@@ -38,15 +38,19 @@ _batch = threading.local()
 
 @contextmanager
 def batched() -> Iterator[None]:
-    """Send the metrics recorded in the block to Redis in one round trip, at its end."""
+    """Send the metrics recorded in the block to Redis in one round trip, at its end.
+
+    They are sent however the block ends: a run that times out or crashes counts too.
+    """
+    _batch.pipe = get_redis().pipeline(transaction=False)  # no round trip until execute()
     try:
-        _batch.pipe = get_redis().pipeline(transaction=False)
         yield
-        _batch.pipe.execute()
-    except RedisError as exc:
-        log.info("metrics not recorded: %s", type(exc).__name__)
     finally:
-        _batch.pipe = None
+        pipe, _batch.pipe = _batch.pipe, None
+        try:
+            pipe.execute()
+        except RedisError as exc:
+            log.info("metrics not recorded: %s", type(exc).__name__)
 
 
 def _send(name: str, record: Callable[[Any], None]) -> None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job as RQJob
 
@@ -81,8 +81,8 @@ def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
             job_id=job_id,
             unique=True,
             job_timeout=current_app.config["JOB_TIMEOUT"],
-            # RQ requeues a job whose run raised; the lease and MAX_ATTEMPTS bound the reruns.
-            retry=Retry(max=current_app.config["MAX_ATTEMPTS"]),
+            # No RQ Retry: a run that raised has already failed its row, so a retry could only
+            # be skipped. Leases and the reconciler alone re-run jobs (see MAX_ATTEMPTS).
             result_ttl=3600,
             failure_ttl=7 * 24 * 3600,
             description=f"run_job({job_id!r})",

@@ -153,6 +153,21 @@ def release_lease(job_id: str, *, only_expired: bool = False) -> bool:
     return _update(job_id, *conditions, status=JobStatus.PENDING, lease_owner=None, lease_expires_at=None)
 
 
+def hand_back_job(job_id: str, owner: str) -> bool:
+    """Put the job `owner` runs back to pending at once (a stopping worker); its checkpoints stay.
+
+    The run is not counted against MAX_ATTEMPTS: its worker left in good order, it did not die.
+    """
+    return _update(
+        job_id,
+        *_held_by(owner),
+        status=JobStatus.PENDING,
+        lease_owner=None,
+        lease_expires_at=None,
+        run_attempts=Job.run_attempts - 1,
+    )
+
+
 def _ended(now: datetime) -> dict[str, Any]:
     """Values every move to a terminal status sets: the job owes its webhook from now on."""
     return {

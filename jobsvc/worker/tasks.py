@@ -14,9 +14,9 @@ from redis.exceptions import RedisError
 from rq.timeouts import JobTimeoutException
 
 from jobsvc.core import metrics, store
-from jobsvc.core.models import JobStatus
+from jobsvc.core.models import Job, JobStatus
 from jobsvc.core.notices import publish_finished
-from jobsvc.core.queue import enqueue_delivery
+from jobsvc.core.queue import enqueue_delivery, enqueue_job
 from jobsvc.llm import LLMError, get_provider, pipeline
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,46 @@ def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+
+
+# The runs in progress in this process (job id -> lease owner): what a worker that must
+# leave before they end hands back.
+_runs: dict[str, str] = {}
+_runs_lock = threading.Lock()
+
+
+@contextmanager
+def _in_progress(job_id: str, owner: str) -> Iterator[None]:
+    with _runs_lock:
+        _runs[job_id] = owner
+    try:
+        yield
+    finally:
+        with _runs_lock:
+            if _runs.get(job_id) == owner:
+                del _runs[job_id]
+
+
+def hand_back_runs() -> list[str]:
+    """Give every run in progress in this process back at once; returns the job ids handed back.
+
+    Each job's lease is released (the job is pending again, its checkpoints kept) and it is
+    re-enqueued, so another worker resumes it now instead of when the lease would lapse.
+    The runs themselves go on until the process ends, but every write they try is refused.
+    """
+    with _runs_lock:
+        runs = dict(_runs)
+    handed = []
+    for job_id, owner in runs.items():
+        if not store.hand_back_job(job_id, owner):
+            continue  # it ended (or was canceled) meanwhile
+        handed.append(job_id)
+        try:
+            enqueue_job(job_id, replace=True)
+        except RedisError as exc:
+            # The row says pending: the reconciler of any live worker queues it.
+            log.warning("job %s handed back, not re-enqueued yet: %s", job_id, type(exc).__name__)
+    return handed
 
 
 def run_job(job_id: str) -> str:
@@ -85,12 +125,10 @@ def _run(job_id: str) -> tuple[str, str | None]:
                 f"Gave up after {app.config['MAX_ATTEMPTS']} attempts: the worker running this job "
                 "stopped each time (killed, crashed or out of memory)."
             )
-            store.fail_job(job_id, message, owner)
-            log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
-            return "failed", job.callback_url
+            return _fail(job, owner, message, started=None), job.callback_url
         log.info("job %s status=running attempt=%d", job_id, job.attempts)
         started = time.monotonic()
-        with _lease_heartbeat(app, job_id, owner):
+        with _in_progress(job_id, owner), _lease_heartbeat(app, job_id, owner):
             try:
                 provider = get_provider()
                 summary = job.summary
@@ -109,32 +147,21 @@ def _run(job_id: str) -> tuple[str, str | None]:
                     finished = store.complete_job(job_id, owner, step_two.text, step_two.usage)
                     metrics.tokens_used(step_two.usage)
             except LLMError as exc:
-                log.warning(
-                    "job %s status=failed attempt=%d duration=%.3fs error=%s",
-                    job_id,
-                    job.attempts,
-                    time.monotonic() - started,
-                    exc,
-                )
-                store.fail_job(job_id, str(exc), owner)
-                metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
-                return "failed", job.callback_url
+                return _fail(job, owner, str(exc), started), job.callback_url
             except JobTimeoutException:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
-                store.fail_job(job_id, message, owner)
-                metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
-                _announce_end(job_id, job.callback_url)
-                log.warning("job %s status=failed attempt=%d error=%s", job_id, job.attempts, message)
+                if _fail(job, owner, message, started) == "failed":
+                    _announce_end(job_id, job.callback_url)
                 raise
             except Exception:
                 # A bug: keep the details in the worker log, give the user a reference.
                 log.exception("job %s crashed", job_id)
-                store.fail_job(job_id, "Internal error while processing the job; see the worker log.", owner)
-                metrics.job_finished(JobStatus.FAILED, time.monotonic() - started)
-                _announce_end(job_id, job.callback_url)
+                message = "Internal error while processing the job; see the worker log."
+                if _fail(job, owner, message, started) == "failed":
+                    _announce_end(job_id, job.callback_url)
                 raise
         if not finished:
-            log.warning("job %s run ended early: it was canceled, or another run took its lease", job_id)
+            _say_lost(job_id)
             return "lost", job.callback_url
         metrics.job_finished(JobStatus.SUCCEEDED, time.monotonic() - started)
         log.info(
@@ -144,3 +171,20 @@ def _run(job_id: str) -> tuple[str, str | None]:
             time.monotonic() - started,
         )
         return "succeeded", job.callback_url
+
+
+def _fail(job: Job, owner: str, message: str, started: float | None) -> str:
+    """Fail the job if this run still holds it: "failed", or "lost" when it was canceled or
+    another run took its lease meanwhile (then nothing is logged as failed, counted or owed)."""
+    if not store.fail_job(job.id, message, owner):
+        _say_lost(job.id)
+        return "lost"
+    seconds = None if started is None else time.monotonic() - started
+    metrics.job_finished(JobStatus.FAILED, seconds)
+    took = "" if seconds is None else f" duration={seconds:.3f}s"
+    log.warning("job %s status=failed attempt=%d%s error=%s", job.id, job.attempts, took, message)
+    return "failed"
+
+
+def _say_lost(job_id: str) -> None:
+    log.warning("job %s run ended early: it was canceled, or another run took its lease", job_id)
