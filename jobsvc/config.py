@@ -179,11 +179,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds between webhook delivery attempts; one retry per number.",
         _delays,
     ),
-    Setting("ADMIN_USERNAME", "admin", "User name for the RQ dashboard at /rq (HTTP basic auth)."),
+    Setting("ADMIN_USERNAME", "admin", "User name for the admin pages, /rq and /admin (HTTP basic auth)."),
     Setting(
         "ADMIN_PASSWORD",
         None,
-        "Password for the RQ dashboard; unset: /rq answers loopback requests only.",
+        "Password for the admin pages; unset: they answer only the zero-configuration `make run` "
+        "(HOST on loopback, no PROXY_FIX, embedded Redis), from this machine.",
     ),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
