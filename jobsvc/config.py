@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dotenv import dotenv_values
 
@@ -41,8 +43,42 @@ def _provider(raw: str) -> str:
     return value
 
 
-def _key_list(raw: str) -> tuple[str, ...]:
-    return tuple(key.strip() for key in raw.split(",") if key.strip())
+class ApiKey(NamedTuple):
+    """One client's API key: its name (shown in logs, metrics and as a job's owner) and its secret."""
+
+    name: str
+    secret: str
+
+    def __repr__(self) -> str:  # the secret never reaches a log line through a repr
+        return f"ApiKey(name={self.name!r})"
+
+
+_KEY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def bare_key_name(secret: str) -> str:
+    """The name of an unnamed key: `key-` and the first 6 hex digits of its SHA-256."""
+    return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:6]
+
+
+def _api_keys(raw: str) -> tuple[ApiKey, ...]:
+    keys = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        name, named, secret = entry.partition(":")
+        if not named:
+            name, secret = bare_key_name(entry), entry
+        elif not _KEY_NAME.match(name) or not secret.strip():
+            raise ValueError(
+                "each entry is `name:key` (name: 1 to 64 letters, digits, `.`, `_` or `-`) or a bare key"
+            )
+        keys.append(ApiKey(name, secret.strip()))
+    if len({key.name for key in keys}) < len(keys):
+        raise ValueError("two keys have the same name")
+    if len({key.secret for key in keys}) < len(keys):
+        raise ValueError("the same key is listed twice")
+    return tuple(keys)
 
 
 def _log_format(raw: str) -> str:
@@ -84,6 +120,8 @@ class Setting:
     default: str | None
     doc: str
     parse: Callable[[str], Any] = str
+    #: A secret's value is never repeated in an error message.
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -154,13 +192,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "API_KEYS",
         None,
-        "Comma-separated API keys; when set, every /jobs request needs Authorization: Bearer <key>.",
-        _key_list,
+        "Comma-separated API keys, each `name:key` or a bare key (named `key-` + 6 hex of its SHA-256); "
+        "when set, every /jobs request needs Authorization: Bearer <key>, and each key sees only its jobs.",
+        _api_keys,
+        secret=True,
     ),
     Setting(
         "RATE_LIMIT",
         None,
-        "Requests per API key (or client address) to /jobs, e.g. `60/minute`; unset: no limit.",
+        "Requests to /jobs per API key once it matched (else per client address), e.g. `60/minute`; "
+        "unset: no limit.",
+        _rate_limit,
+    ),
+    Setting(
+        "AUTH_FAILURE_LIMIT",
+        "10/minute",
+        "Failed authentications per client address (with API_KEYS set); past it the address gets 429.",
         _rate_limit,
     ),
     Setting(
@@ -242,7 +289,8 @@ def read_settings(
         try:
             settings[setting.key] = setting.parse(raw)
         except ValueError as exc:
-            raise ConfigError(f"{setting.key}={raw!r}: {exc}") from None
+            shown = setting.key if setting.secret else f"{setting.key}={raw!r}"
+            raise ConfigError(f"{shown}: {exc}") from None
     return settings
 
 

@@ -77,9 +77,14 @@ def _observe(name: str, seconds: float, buckets: tuple[float, ...]) -> None:
     _send(name, record)
 
 
-def job_created() -> None:
-    """Count a new job."""
-    _increment("jobs_created", "total")
+def job_created(client: str = "") -> None:
+    """Count a new job, in all and for the API key (by name) that created it."""
+
+    def record(pipe: Any) -> None:  # one round trip for both
+        pipe.hincrbyfloat(_key("jobs_created"), "total", 1)
+        pipe.hincrbyfloat(_key("jobs_created_by_client"), client or "-", 1)
+
+    _send("jobs_created", record)
 
 
 def job_finished(status: JobStatus, seconds: float | None = None) -> None:
@@ -127,6 +132,12 @@ class RedisCollector:
         created = CounterMetricFamily("jobsvc_jobs_created", "Jobs accepted.")
         created.add_metric([], _read("jobs_created").get("total", 0.0))
         yield created
+        by_client = CounterMetricFamily(
+            "jobsvc_client_jobs_created", "Jobs accepted, by API key name (`-`: none).", labels=["client"]
+        )
+        for client, count in sorted(_read("jobs_created_by_client").items()):
+            by_client.add_metric([client], count)
+        yield by_client
         finished = CounterMetricFamily(
             "jobsvc_jobs_finished", "Jobs that ended, by status.", labels=["status"]
         )
