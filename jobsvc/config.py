@@ -233,6 +233,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Password for the admin pages; unset: they answer only the zero-configuration `make run` "
         "(HOST on loopback, no PROXY_FIX, embedded Redis), from this machine.",
     ),
+    Setting(
+        "METRICS_TOKEN",
+        None,
+        "When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: anyone "
+        "who can reach it.",
+    ),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),
