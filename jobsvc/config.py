@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dotenv import dotenv_values
 
@@ -42,8 +44,42 @@ def _provider(raw: str) -> str:
     return value
 
 
-def _key_list(raw: str) -> tuple[str, ...]:
-    return tuple(key.strip() for key in raw.split(",") if key.strip())
+class ApiKey(NamedTuple):
+    """One client's API key: its name (shown in logs, metrics and as a job's owner) and its secret."""
+
+    name: str
+    secret: str
+
+    def __repr__(self) -> str:  # the secret never reaches a log line through a repr
+        return f"ApiKey(name={self.name!r})"
+
+
+_KEY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def bare_key_name(secret: str) -> str:
+    """The name of an unnamed key: `key-` and the first 6 hex digits of its SHA-256."""
+    return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:6]
+
+
+def _api_keys(raw: str) -> tuple[ApiKey, ...]:
+    keys = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        name, named, secret = entry.partition(":")
+        if not named:
+            name, secret = bare_key_name(entry), entry
+        elif not _KEY_NAME.match(name) or not secret.strip():
+            raise ValueError(
+                "each entry is `name:key` (name: 1 to 64 letters, digits, `.`, `_` or `-`) or a bare key"
+            )
+        keys.append(ApiKey(name, secret.strip()))
+    if len({key.name for key in keys}) < len(keys):
+        raise ValueError("two keys have the same name")
+    if len({key.secret for key in keys}) < len(keys):
+        raise ValueError("the same key is listed twice")
+    return tuple(keys)
 
 
 def _log_format(raw: str) -> str:
@@ -97,6 +133,8 @@ class Setting:
     default: str | None
     doc: str
     parse: Callable[[str], Any] = str
+    #: A secret's value is never repeated in an error message.
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -168,13 +206,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "API_KEYS",
         None,
-        "Comma-separated API keys; when set, every /jobs request needs Authorization: Bearer <key>.",
-        _key_list,
+        "Comma-separated API keys, each `name:key` or a bare key (named `key-` + 6 hex of its SHA-256); "
+        "when set, every /jobs request needs Authorization: Bearer <key>, and each key sees only its jobs.",
+        _api_keys,
+        secret=True,
     ),
     Setting(
         "RATE_LIMIT",
         None,
-        "Requests per API key (or client address) to /jobs, e.g. `60/minute`; unset: no limit.",
+        "Requests to /jobs per API key once it matched (else per client address), e.g. `60/minute`; "
+        "unset: no limit.",
+        _rate_limit,
+    ),
+    Setting(
+        "AUTH_FAILURE_LIMIT",
+        "10/minute",
+        "Failed authentications per client address (with API_KEYS set); past it the address gets 429.",
         _rate_limit,
     ),
     Setting(
@@ -205,11 +252,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds one webhook delivery attempt may take in all (lookup, connect, send, answer).",
         _positive_float,
     ),
-    Setting("ADMIN_USERNAME", "admin", "User name for the RQ dashboard at /rq (HTTP basic auth)."),
+    Setting("ADMIN_USERNAME", "admin", "User name for the admin pages, /rq and /admin (HTTP basic auth)."),
     Setting(
         "ADMIN_PASSWORD",
         None,
-        "Password for the RQ dashboard; unset: /rq answers loopback requests only.",
+        "Password for the admin pages; unset: they answer only the zero-configuration `make run` "
+        "(HOST on loopback, no PROXY_FIX, embedded Redis), from this machine.",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        None,
+        "When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: anyone "
+        "who can reach it.",
     ),
     Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
@@ -274,7 +328,8 @@ def read_settings(
         try:
             settings[setting.key] = setting.parse(raw)
         except ValueError as exc:
-            raise ConfigError(f"{setting.key}={raw!r}: {exc}") from None
+            shown = setting.key if setting.secret else f"{setting.key}={raw!r}"
+            raise ConfigError(f"{shown}: {exc}") from None
     return settings
 
 

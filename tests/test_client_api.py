@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from flask import Flask
+from redis import Redis
 
 from jobsvc import create_app
 from tests.conftest import fresh_app
@@ -207,3 +208,56 @@ def test_each_api_key_has_its_own_budget(stack_env, tmp_path):
 def test_docs_are_not_rate_limited(stack_env, tmp_path):
     client = limited_app(stack_env, tmp_path, RATE_LIMIT="1/minute").test_client()
     assert [client.get("/openapi.json").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def limiter_keys(app: Flask) -> set[bytes]:
+    """Every key the rate limiter keeps in Redis for this app."""
+    redis = Redis.from_url(app.config["REDIS_URL"])
+    return set(redis.scan_iter(match=f"*{app.config['QUEUE_NAME']}*"))
+
+
+def test_random_tokens_get_10_guesses_then_429_and_no_redis_key_each(stack_env, tmp_path):
+    app = limited_app(stack_env, tmp_path, RATE_LIMIT="1000/minute", API_KEYS="shop:sk-right-key")
+    client = app.test_client()
+    client.get("/jobs/", headers={"Authorization": "Bearer sk-right-key"})
+    keys_before = limiter_keys(app)
+
+    statuses = [
+        client.get("/jobs/", headers={"Authorization": f"Bearer {uuid.uuid4().hex}"}).status_code
+        for _ in range(50)
+    ]
+
+    assert statuses == [401] * 10 + [429] * 40
+    # The address's request budget and its failure budget: two keys, however many guesses.
+    assert len(limiter_keys(app) - keys_before) <= 2
+
+
+def test_an_address_that_keeps_guessing_is_refused_even_with_the_right_key(stack_env, tmp_path):
+    app = limited_app(stack_env, tmp_path, API_KEYS="shop:sk-right-key", AUTH_FAILURE_LIMIT="3/minute")
+    client = app.test_client()
+    guesses = [client.get("/jobs/", headers={"Authorization": f"Bearer guess-{n}"}) for n in range(3)]
+
+    right = client.get("/jobs/", headers={"Authorization": "Bearer sk-right-key"})
+    from_elsewhere = client.get(
+        "/jobs/",
+        headers={"Authorization": "Bearer sk-right-key"},
+        environ_base={"REMOTE_ADDR": "198.51.100.4"},
+    )
+
+    assert [guess.status_code for guess in guesses] == [401, 401, 401]
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    assert "failed authentications" in right.get_json()["message"]
+    assert from_elsewhere.status_code == 200
+
+
+def test_unauthenticated_requests_spend_the_address_budget_not_a_budget_per_token(stack_env, tmp_path):
+    app = limited_app(stack_env, tmp_path, RATE_LIMIT="2/minute", API_KEYS="alpha")
+    client = app.test_client()
+
+    wrong = [
+        client.get("/jobs/", headers={"Authorization": f"Bearer wrong-{n}"}).status_code for n in range(3)
+    ]
+
+    assert wrong == [401, 401, 429]
+    # The key's own budget is untouched by what the address spent before it matched.
+    assert client.get("/jobs/", headers={"Authorization": "Bearer alpha"}).status_code == 200

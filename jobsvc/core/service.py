@@ -23,20 +23,24 @@ log = logging.getLogger(__name__)
 
 
 def submit_job(
-    input_text: str, idempotency_key: str | None = None, callback_url: str | None = None
+    input_text: str,
+    idempotency_key: str | None = None,
+    callback_url: str | None = None,
+    *,
+    owner: str = "",
 ) -> tuple[Job, bool]:
-    """Persist a new job, then enqueue it; the row is the promise, Redis only carries work.
+    """Persist a new job for `owner` (an API key's name), then enqueue it; the row is the promise.
 
     Returns the job and whether it is new (False: the key's earlier job, replayed).
     """
     request = f"{input_text}\0{callback_url or ''}"
     request_hash = hashlib.sha256(request.encode()).hexdigest() if idempotency_key else None
     # A retried request gets its id back even when the queue is full.
-    if idempotency_key is None or store.job_id_for_key(idempotency_key) is None:
+    if idempotency_key is None or store.job_id_for_key(idempotency_key, owner) is None:
         pending = queued_jobs()
         if pending >= current_app.config["MAX_PENDING_JOBS"]:
             raise Overloaded(pending)
-    job, created = store.create_job(input_text, idempotency_key, request_hash, callback_url)
+    job, created = store.create_job(input_text, idempotency_key, request_hash, callback_url, owner=owner)
     if not created:
         return job, False
     try:
@@ -44,8 +48,8 @@ def submit_job(
     except RedisError as exc:
         # The row is committed as pending; the reconciler enqueues it once Redis is back.
         log.warning("job %s accepted but not queued yet: %s", job.id, type(exc).__name__)
-    log.info("job %s status=pending attempt=0", job.id)
-    metrics.job_created()
+    log.info("job %s status=pending attempt=0 client=%s", job.id, owner or "-")
+    metrics.job_created(owner)
     return job, True
 
 
@@ -55,7 +59,7 @@ def cancel_job(job: Job) -> Job:
         raise WrongStatus(job.id, job.status.value, "cancel")
     was_running = job.status is JobStatus.RUNNING
     if store.cancel_job(job.id):
-        log.info("job %s status=canceled attempt=%d", job.id, job.attempts)
+        log.info("job %s status=canceled attempt=%d client=%s", job.id, job.attempts, job.owner or "-")
         metrics.job_finished(JobStatus.CANCELED)
         publish_finished(job.id)
         if job.callback_url:
@@ -80,7 +84,7 @@ def retry_job(job: Job) -> Job:
     if job.status is JobStatus.SUCCEEDED:
         raise WrongStatus(job.id, job.status.value, "retry")
     if store.reopen_job(job.id):
-        log.info("job %s status=pending attempt=%d (retry)", job.id, job.attempts)
+        log.info("job %s status=pending attempt=%d (retry) client=%s", job.id, job.attempts, job.owner or "-")
         try:
             enqueue_job(job.id, replace=True)
         except RedisError as exc:

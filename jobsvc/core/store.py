@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from jobsvc.core.database import write_transaction
 from jobsvc.core.models import TERMINAL_STATUSES, Job, JobStatus, new_job_id, utcnow
@@ -21,10 +22,13 @@ def create_job(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     callback_url: str | None = None,
+    *,
+    owner: str = "",
 ) -> tuple[Job, bool]:
-    """Insert a pending job and commit it; with a known key, return that key's job instead.
+    """Insert a pending job for `owner` and commit it; with a key `owner` used before, return that job.
 
-    Returns the job and whether it was created now.
+    Returns the job and whether it was created now. Two requests racing with one key get
+    one job: the loser of the unique (owner, idempotency_key) constraint reads the winner's.
     """
     now = utcnow()
     values: dict[str, Any] = {
@@ -41,29 +45,54 @@ def create_job(
         "request_hash": request_hash,
         "callback_url": callback_url,
         "webhook_attempts": 0,
+        "owner": owner,
         "created_at": now,
         "updated_at": now,
     }
-    with write_transaction() as session:
-        if idempotency_key is not None:
-            existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
-            if existing is not None:
-                if existing.request_hash != request_hash:
-                    raise IdempotencyConflict(idempotency_key, existing.id)
-                return existing, False
-        # A Core INSERT, not session.add(): no unit-of-work flush while the write lock is held.
-        session.execute(insert(Job.__table__), values)
+    try:
+        with write_transaction() as session:
+            if idempotency_key is not None:
+                existing = session.scalar(_keyed(owner, idempotency_key))
+                if existing is not None:
+                    return _replayed(existing, idempotency_key, request_hash)
+            # A Core INSERT, not session.add(): no unit-of-work flush while the write lock is held.
+            session.execute(insert(Job.__table__), values)
+    except IntegrityError:
+        # PostgreSQL takes no lock for the SELECT above: a concurrent request with the same
+        # key committed first. Its job is this request's answer.
+        if idempotency_key is None:
+            raise
+        existing = db.session.scalar(_keyed(owner, idempotency_key))
+        if existing is None:
+            raise
+        return _replayed(existing, idempotency_key, request_hash)
     return Job(**values), True
 
 
-def get_job(job_id: str) -> Job | None:
-    """The job with this canonical id, read fresh from the database, or None."""
-    return db.session.get(Job, job_id, populate_existing=True)
+def _keyed(owner: str, idempotency_key: str) -> Any:
+    return select(Job).where(Job.owner == owner, Job.idempotency_key == idempotency_key)
 
 
-def job_id_for_key(idempotency_key: str) -> str | None:
-    """The id of the job an Idempotency-Key created, if any."""
-    return db.session.scalar(select(Job.id).where(Job.idempotency_key == idempotency_key))
+def _replayed(existing: Job, idempotency_key: str, request_hash: str | None) -> tuple[Job, bool]:
+    if existing.request_hash != request_hash:
+        raise IdempotencyConflict(idempotency_key, existing.id)
+    return existing, False
+
+
+def get_job(job_id: str, owner: str | None = None) -> Job | None:
+    """The job with this canonical id, read fresh from the database, or None.
+
+    With `owner`, only that owner's job: another owner's is None, as if it did not exist.
+    """
+    job = db.session.get(Job, job_id, populate_existing=True)
+    if job is None or (owner is not None and job.owner != owner):
+        return None
+    return job
+
+
+def job_id_for_key(idempotency_key: str, owner: str = "") -> str | None:
+    """The id of the job `owner`'s Idempotency-Key created, if any (keys are per owner)."""
+    return db.session.scalar(select(Job.id).where(Job.owner == owner, Job.idempotency_key == idempotency_key))
 
 
 def list_jobs(
@@ -73,9 +102,12 @@ def list_jobs(
     created_before: datetime | None = None,
     offset: int = 0,
     limit: int = 20,
+    owner: str | None = None,
 ) -> tuple[list[Job], int]:
-    """One page of jobs, newest first, and how many match in all."""
+    """One page of jobs, newest first, and how many match in all; only `owner`'s, unless None (all)."""
     conditions: list[ColumnElement[bool]] = []
+    if owner is not None:
+        conditions.append(Job.owner == owner)
     if status is not None:
         conditions.append(Job.status == status)
     if created_after is not None:

@@ -8,13 +8,14 @@ balancer because the workers are down would turn a worker outage into a full out
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -49,10 +50,16 @@ class LivenessSchema(Schema):
     status = fields.String(required=True, metadata={"example": "ok"})
 
 
+class NotOk(Exception):
+    """A check that answered, with bad news its message may show (it holds no driver text)."""
+
+
 def _timed(check: Callable[[], str]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         detail, ok = check(), True
+    except NotOk as exc:
+        detail, ok = str(exc), False
     except Exception as exc:  # any failure is "not ok"; only its type is shown
         # Driver messages name hosts and users: they go to no one but the log.
         detail, ok = f"does not answer ({type(exc).__name__})", False
@@ -79,7 +86,8 @@ def workers_alive() -> int:
 def _workers() -> str:
     count = workers_alive()
     if not count:
-        raise LookupError("no worker seen")
+        seconds = current_app.config["RECONCILE_INTERVAL"] * 3
+        raise NotOk(f"no worker seen in the last {seconds:g} s: jobs wait until one starts")
     return f"{count} seen recently"
 
 
@@ -124,12 +132,26 @@ class _DependencyCollector:
             yield from metrics.RedisCollector().collect()
 
 
+def _require_metrics_token() -> None:
+    token = current_app.config["METRICS_TOKEN"]
+    if not token:
+        return
+    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
+    if not (hmac.compare_digest(offered.strip().encode(), token.encode()) and scheme.lower() == "bearer"):
+        abort(
+            401,
+            message="/metrics needs the header Authorization: Bearer <METRICS_TOKEN>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 def init_app(app: Flask) -> None:
     """Serve /metrics in the Prometheus text format (health routes come with the blueprint)."""
 
     @app.get("/metrics")
     def prometheus_metrics() -> Response:
-        """Prometheus text format."""
+        """Prometheus text format; with METRICS_TOKEN set, only for `Authorization: Bearer <token>`."""
+        _require_metrics_token()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_DependencyCollector())  # type: ignore[arg-type]
         try:

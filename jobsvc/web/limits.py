@@ -1,20 +1,32 @@
-"""Rate limits per API key (or client address), counted in Redis so every web process agrees."""
+"""Rate limits, counted in Redis so every web process agrees.
+
+A request spends its API key's budget only once the key matched; anything else spends
+its client address's budget. Failed authentications have a budget of their own per
+address (AUTH_FAILURE_LIMIT): past it the address is refused, right key or not, so
+guessing keys is slow, and a guess never creates a Redis key of its own.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import logging
+import math
+import time
 
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
+from flask_smorest import abort
+from limits import parse
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+from jobsvc.web.auth import api_client
+
+log = logging.getLogger(__name__)
 
 
 def rate_limit_key() -> str:
-    """Whose budget a request spends: its bearer token (hashed), else its client address."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if current_app.config["API_KEYS"] and scheme.lower() == "bearer" and token.strip():
-        return "key:" + hashlib.sha256(token.strip().encode()).hexdigest()[:24]
-    return f"addr:{request.remote_addr}"
+    """Whose budget a request spends: its API key's (by name) once matched, else its client address."""
+    client = api_client() if current_app.config["API_KEYS"] else None
+    return f"key:{client}" if client else f"addr:{request.remote_addr}"
 
 
 def limiter_storage_uri(redis_url: str) -> str:
@@ -22,6 +34,41 @@ def limiter_storage_uri(redis_url: str) -> str:
     if redis_url.startswith("unix://"):
         return "redis+unix://" + redis_url.removeprefix("unix://")
     return redis_url
+
+
+def _failure_budget() -> tuple[object, tuple[str, ...]]:
+    limit = parse(current_app.config["AUTH_FAILURE_LIMIT"])
+    identifiers = (current_app.config["RATELIMIT_KEY_PREFIX"], "auth-failures", str(request.remote_addr))
+    return limit, identifiers
+
+
+def refuse_if_guessing() -> None:
+    """Answer 429 if this address has failed authentication AUTH_FAILURE_LIMIT times in the window."""
+    limiter = current_app.extensions["jobsvc.limiter"].limiter
+    limit, identifiers = _failure_budget()
+    try:
+        if limiter.test(limit, *identifiers):
+            return
+        reset_at = limiter.get_window_stats(limit, *identifiers).reset_time
+    except Exception as exc:  # like RATELIMIT_SWALLOW_ERRORS: without Redis, serve unlimited
+        log.info("authentication failures not counted: %s", type(exc).__name__)
+        return
+    retry_after = max(1, math.ceil(reset_at - time.time()))
+    abort(
+        429,
+        message=f"Too many failed authentications from this address; try again in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def count_failed_authentication() -> None:
+    """Spend one unit of this address's budget of failed authentications."""
+    limiter = current_app.extensions["jobsvc.limiter"].limiter
+    limit, identifiers = _failure_budget()
+    try:
+        limiter.hit(limit, *identifiers)
+    except Exception as exc:  # like RATELIMIT_SWALLOW_ERRORS
+        log.info("authentication failure not counted: %s", type(exc).__name__)
 
 
 def init_app(app: Flask, blueprint: Blueprint) -> None:
@@ -41,3 +88,4 @@ def init_app(app: Flask, blueprint: Blueprint) -> None:
         lambda: current_app.config["RATE_LIMIT"] or "1/second",
         exempt_when=lambda: not current_app.config["RATE_LIMIT"],
     )(blueprint)
+    app.extensions["jobsvc.limiter"] = limiter

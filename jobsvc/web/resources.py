@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from typing import Any
 
@@ -14,6 +13,8 @@ from jobsvc.core import store
 from jobsvc.core.models import Job
 from jobsvc.core.service import cancel_job, retry_job, submit_job, wait_for_job
 from jobsvc.errors import JobNotFound
+from jobsvc.web import limits
+from jobsvc.web.auth import api_client, new_job_owner, owner_filter
 from jobsvc.web.schemas import (
     JobCreatedSchema,
     JobCreateSchema,
@@ -34,11 +35,12 @@ IDEMPOTENCY_HEADER = {
 ERRORS = {
     400: "The body is not valid JSON, or the Idempotency-Key is unusable.",
     401: "API_KEYS is set and the request has no valid Authorization: Bearer key.",
-    404: "No job has this id.",
+    404: "No job has this id (or it belongs to another API key).",
     409: "The job's status does not allow this (see the message).",
     413: "The body is larger than the limit.",
     415: "The body is not JSON.",
-    429: "Too many requests (RATE_LIMIT) or too many waiting jobs (MAX_PENDING_JOBS); see Retry-After.",
+    429: "Too many requests (RATE_LIMIT), failed authentications (AUTH_FAILURE_LIMIT) or waiting jobs "
+    "(MAX_PENDING_JOBS); see Retry-After.",
 }
 MAX_OFFSET = 2**53
 # What an unfinished job's answer suggests as the next poll, in seconds.
@@ -49,13 +51,12 @@ blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Submit docume
 
 @blp.before_request
 def _require_api_key() -> None:
-    keys = current_app.config["API_KEYS"]
-    if not keys:
+    if not current_app.config["API_KEYS"]:
         return
-    scheme, _, provided = request.headers.get("Authorization", "").partition(" ")
-    # Compare with every key, in constant time, so timing tells nothing about any of them.
-    matches = [hmac.compare_digest(provided.strip().encode(), key.encode()) for key in keys]
-    if scheme.lower() != "bearer" or not any(matches):
+    # An address that keeps failing is refused before its next guess is even compared.
+    limits.refuse_if_guessing()
+    if api_client() is None:
+        limits.count_failed_authentication()
         abort(
             401,
             message="Send a valid API key as the header Authorization: Bearer <key>.",
@@ -107,7 +108,8 @@ def _find_job(event_id: str) -> Job:
         raise JobNotFound(
             f"{event_id[:64]!r} is not an event id: ids are UUIDs such as {uuid.UUID(int=0)}."
         ) from None
-    job = store.get_job(job_id)
+    # Another key's job is as unknown as a job that never existed.
+    job = store.get_job(job_id, owner=owner_filter())
     if job is None:
         raise JobNotFound(f"No job has event id {job_id}.")
     return job
@@ -132,6 +134,7 @@ class Jobs(MethodView):
             # Pages past the end are empty; past this, databases overflow their integers.
             offset=min((page - 1) * size, MAX_OFFSET),
             limit=size,
+            owner=owner_filter(),
         )
         pagination_parameters.item_count = total
         return [ListedJob(job, filters["include_input"]) for job in jobs]
@@ -152,7 +155,9 @@ class Jobs(MethodView):
     @errors(400, 413, 415, 409, 429)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, str], int, dict[str, str]]:
         """Submit a document; answers with the id to poll."""
-        job, created = submit_job(body["input_text"], _idempotency_key(), body.get("callback_url"))
+        job, created = submit_job(
+            body["input_text"], _idempotency_key(), body.get("callback_url"), owner=new_job_owner()
+        )
         headers = {"Location": url_for("jobs.JobItem", event_id=job.id)}
         if not created:
             headers["Idempotent-Replayed"] = "true"
