@@ -197,6 +197,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "WAIT_MAX_SECONDS",
+        "25",
+        "Longest `?wait=` long poll; a longer one is cut to this and answered with Retry-After. "
+        "Keep it under a router's idle limit (Heroku cuts requests silent for 30 s).",
+        _positive_float,
+    ),
+    Setting(
         "WORKER_CONCURRENCY",
         "32",
         "Jobs `python worker.py` runs at once: one RQ worker per thread, as LLM calls mostly wait.",
