@@ -98,6 +98,12 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Redis URL. Default: the embedded redis-server on the unix socket `instance/redis.sock`.",
     ),
+    Setting(
+        "REDIS_TLS_VERIFY",
+        "true",
+        "For a `rediss://` REDIS_URL: verify Redis's certificate. Heroku Redis's is self-signed: set false.",
+        _boolean,
+    ),
     Setting("OPENAI_API_KEY", None, "API key; when set, LLM_PROVIDER=auto uses the OpenAI provider."),
     Setting(
         "OPENAI_BASE_URL",

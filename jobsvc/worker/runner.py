@@ -20,7 +20,7 @@ from rq.timeouts import TimerDeathPenalty
 
 from jobsvc.config import timeout_warnings
 from jobsvc.core.models import utcnow
-from jobsvc.core.queue import blocking_redis, get_redis, webhooks_queue_name
+from jobsvc.core.queue import blocking_redis, explain_redis_error, get_redis, webhooks_queue_name
 from jobsvc.worker.recovery import Reconciler
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ def wait_for_redis(app: Flask, poll_seconds: float = 0.5, stop: threading.Event 
             return
         except RedisError as exc:
             if time.monotonic() - last_said > 5:
-                log.warning("waiting for Redis at %s: %s", _safe_url(app.config["REDIS_URL"]), exc)
+                log.warning(
+                    "waiting for Redis at %s: %s",
+                    _safe_url(app.config["REDIS_URL"]),
+                    explain_redis_error(exc),
+                )
                 last_said = time.monotonic()
             time.sleep(poll_seconds)
 
