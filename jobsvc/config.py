@@ -94,6 +94,25 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy URL. Default: SQLite file `jobsvc.sqlite3` in the instance folder (absolute path).",
     ),
     Setting(
+        "DB_POOL_SIZE",
+        "4",
+        "Database connections each web or worker process keeps (PostgreSQL). Connections in all: "
+        "(web processes + worker processes) x (DB_POOL_SIZE + DB_MAX_OVERFLOW); see Deploying.",
+        _positive_int,
+    ),
+    Setting(
+        "DB_MAX_OVERFLOW",
+        "0",
+        "Connections a process may open beyond DB_POOL_SIZE under load (PostgreSQL); 0 keeps the sum fixed.",
+        _non_negative_int,
+    ),
+    Setting(
+        "DB_CONNECT_TIMEOUT",
+        "5",
+        "Seconds to wait for the database to accept a connection before the request fails (PostgreSQL).",
+        _positive_int,
+    ),
+    Setting(
         "REDIS_URL",
         None,
         "Redis URL. Default: the embedded redis-server on the unix socket `instance/redis.sock`.",
