@@ -246,6 +246,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Processes `python worker.py` spreads its WORKER_CONCURRENCY slots over; 0: one per CPU core.",
         _non_negative_int,
     ),
+    Setting(
+        "HOST_LABEL",
+        None,
+        "This host's name in worker names and job leases (who runs what, who was lost). "
+        "Default: the machine's host name.",
+    ),
     Setting("LOG_LEVEL", "INFO", "Python log level for web and worker."),
     Setting("LOG_FORMAT", "text", "text | json: one JSON object per log line.", _log_format),
     Setting(
