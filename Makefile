@@ -1,6 +1,12 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3
-VENV := .venv
+# One virtualenv per interpreter: `make test PYTHON=python3.13` builds .venv-python3.13 and
+# leaves .venv alone. A pyenv shim such as python3.13 runs only the versions pyenv selects
+# (.python-version pins one, for Heroku), so the venv is made again with PYENV_VERSION=3.13.
+VENV ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
+PYENV_PYTHON := PYENV_VERSION=$(patsubst python%,%,$(notdir $(PYTHON))) $(PYTHON)
+# Arguments for pytest: `make test PYTEST_ARGS="tests/test_config.py"` runs a subset.
+PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # Settings in .env (PORT, REDIS_URL, ...) count for make too.
@@ -10,7 +16,7 @@ PORT ?= 8000
 .PHONY: install run test bench lint format clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) 2>/dev/null || $(PYENV_PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
@@ -22,7 +28,7 @@ run: install ## Start Redis (embedded unless REDIS_URL is set), web and worker; 
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile.dev start --port $(PORT)
 
 test: install ## Run the whole suite against real Redis, workers and a fake LLM server
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install ## Measure the real stack under load, then the offline provider's output quality (a few minutes)
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \

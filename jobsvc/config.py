@@ -103,8 +103,12 @@ def _delays(raw: str) -> tuple[int, ...]:
     return delays
 
 
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 def _webhook_secrets(raw: str) -> tuple[str, ...]:
-    secrets = _key_list(raw)
+    secrets = _comma_list(raw)
     for secret in secrets:
         if secret.startswith("whsec_"):
             try:
@@ -145,9 +149,34 @@ SETTINGS: tuple[Setting, ...] = (
         "SQLAlchemy URL. Default: SQLite file `jobsvc.sqlite3` in the instance folder (absolute path).",
     ),
     Setting(
+        "DB_POOL_SIZE",
+        "4",
+        "Database connections each web or worker process keeps (PostgreSQL). Connections in all: "
+        "(web processes + worker processes) x (DB_POOL_SIZE + DB_MAX_OVERFLOW); see Deploying.",
+        _positive_int,
+    ),
+    Setting(
+        "DB_MAX_OVERFLOW",
+        "0",
+        "Connections a process may open beyond DB_POOL_SIZE under load (PostgreSQL); 0 keeps the sum fixed.",
+        _non_negative_int,
+    ),
+    Setting(
+        "DB_CONNECT_TIMEOUT",
+        "5",
+        "Seconds to wait for the database to accept a connection before the request fails (PostgreSQL).",
+        _positive_int,
+    ),
+    Setting(
         "REDIS_URL",
         None,
         "Redis URL. Default: the embedded redis-server on the unix socket `instance/redis.sock`.",
+    ),
+    Setting(
+        "REDIS_TLS_VERIFY",
+        "true",
+        "For a `rediss://` REDIS_URL: verify Redis's certificate. Heroku Redis's is self-signed: set false.",
+        _boolean,
     ),
     Setting("OPENAI_API_KEY", None, "API key; when set, LLM_PROVIDER=auto uses the OpenAI provider."),
     Setting(
@@ -277,6 +306,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "WAIT_MAX_SECONDS",
+        "25",
+        "Longest `?wait=` long poll; a longer one is cut to this and answered with Retry-After. "
+        "Keep it under a router's idle limit (Heroku cuts requests silent for 30 s).",
+        _positive_float,
+    ),
+    Setting(
         "WORKER_CONCURRENCY",
         "32",
         "Jobs `python worker.py` runs at once: one RQ worker per thread, as LLM calls mostly wait.",
@@ -300,6 +336,12 @@ SETTINGS: tuple[Setting, ...] = (
         "0",
         "Processes `python worker.py` spreads its WORKER_CONCURRENCY slots over; 0: one per CPU core.",
         _non_negative_int,
+    ),
+    Setting(
+        "HOST_LABEL",
+        None,
+        "This host's name in worker names and job leases (who runs what, who was lost). "
+        "Default: the machine's host name.",
     ),
     Setting("LOG_LEVEL", "INFO", "Python log level for web and worker."),
     Setting("LOG_FORMAT", "text", "text | json: one JSON object per log line.", _log_format),

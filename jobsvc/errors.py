@@ -74,3 +74,16 @@ class UnsafeDestination(JobsvcError, ValueError):
     """A callback URL points somewhere jobsvc must not send requests."""
 
     http_status = 422
+
+
+class DatabaseUnavailable(JobsvcError):
+    """The database did not accept a connection (down, refusing, or every pooled connection busy)."""
+
+    http_status = 503
+    headers = {"Retry-After": "5"}  # noqa: RUF012 - read-only class default
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(
+            f"The database at {where} did not accept a connection ({reason}); nothing was changed. "
+            "Try again shortly; operators: check DATABASE_URL and that the database runs (/readyz)."
+        )

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from jobsvc.config import SETTINGS, instance_path, read_settings, redis_url
 from jobsvc.core.database import create_schema
 from jobsvc.embedded_redis import redis_server_binary, server_arguments
 from tests.fake_openai import FakeOpenAIServer
+from tests.postgres import SKIP_REASON, create_database, running_postgres, server_binaries
 from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -277,6 +279,37 @@ def worker(
 ) -> WorkerProcess:
     """One worker on the end-to-end queue, shared by the end-to-end tests."""
     return start_worker(**e2e_env)
+
+
+#: The databases a test can run on: `@each_database` runs it once on each.
+DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throwaway PostgreSQL server for the session (skips the test without its binaries)."""
+    if server_binaries() is None:
+        pytest.skip(SKIP_REASON)
+    with running_postgres(free_port()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh, empty database for a module's tests: SQLite, or PostgreSQL when parametrized so.
+
+    Opt in with `@each_database` (or `@pytest.mark.parametrize("db_url", DATABASES,
+    indirect=True)`); a fixture that takes `db_url` then follows the parameter.
+    """
+    kind = getattr(request, "param", "sqlite")
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db')}/jobs.sqlite3"
+    server = request.getfixturevalue("postgres_server")
+    return create_database(server, f"jobs_{uuid.uuid4().hex[:12]}")
+
+
+#: Runs a test once on SQLite and once on PostgreSQL (skipped without PostgreSQL's binaries).
+each_database = pytest.mark.parametrize("db_url", DATABASES, indirect=True)
 
 
 class GunicornProcess:

@@ -1,30 +1,37 @@
-"""The same service on PostgreSQL: schema, transitions, and a job through a real worker."""
+"""The same service on PostgreSQL: schema, transitions, a job through a real worker, the pool
+arithmetic of a small hosted plan, and a database that does not answer.
+
+Tests that need a server skip (with the reason) when PostgreSQL's binaries are missing.
+"""
 
 from __future__ import annotations
 
+import socket
+import threading
+import urllib.error
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 
+from jobsvc import create_app
 from jobsvc.core import store
 from jobsvc.core.models import JobStatus
+from jobsvc.extensions import db
 from jobsvc.llm import Usage
-from tests.conftest import free_port, fresh_app
-from tests.postgres import running_postgres, server_binaries
-from tests.support import submit, wait_for_job
-
-pytestmark = pytest.mark.skipif(
-    server_binaries() is None,
-    reason="PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql",
-)
+from tests.conftest import GunicornProcess, free_port, fresh_app, settings_from
+from tests.postgres import SKIP_REASON, create_database, running_postgres, server_binaries
+from tests.support import submit, wait_for, wait_for_job
+from tests.test_wsgi import http
 
 NO_USAGE = Usage()
 
 
 @pytest.fixture(scope="module")
-def postgres_env(stack_env):
-    with running_postgres(free_port()) as url:
-        yield {**stack_env, "DATABASE_URL": url, "QUEUE_NAME": "test-postgres"}
+def postgres_env(stack_env, postgres_server):
+    url = create_database(postgres_server, f"jobs_{uuid.uuid4().hex[:12]}")
+    return {**stack_env, "DATABASE_URL": url, "QUEUE_NAME": "test-postgres"}
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +63,95 @@ def test_a_job_succeeds_through_a_worker_on_postgres(pg_app, postgres_env, start
 
     assert job["status"] == "succeeded", job
     assert len(fake_llm.state.calls_for(text)) == 2
+
+
+def _client_connections(conn: psycopg.Connection, database: str) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+    ).fetchone()[0]
+
+
+def _post(url: str, text: str) -> int:
+    try:
+        return http("POST", url, {"input_text": text})[0]
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+PLAN_CONNECTIONS = 20  # Heroku Postgres's smallest plan
+JOBS = 200
+
+
+@pytest.mark.skipif(server_binaries() is None, reason=SKIP_REASON)
+def test_the_default_pools_fit_a_20_connection_plan_under_load(stack_env, start_worker, tmp_path, fake_llm):
+    with running_postgres(free_port(), max_connections=PLAN_CONNECTIONS) as url:
+        # Heroku's spelling of the URL, as the add-on sets it.
+        heroku_url = url.replace("postgresql+psycopg://", "postgres://")
+        env = {**stack_env, "DATABASE_URL": heroku_url, "QUEUE_NAME": "pg-plan", "WORKER_CONCURRENCY": "32"}
+        app = fresh_app(env)
+        with app.app_context():
+            db.engine.dispose()  # the test's own app holds no connection during the count
+        # Two web processes and two worker processes, as the Procfile and app.json scale them.
+        web = GunicornProcess({**env, "WEB_CONCURRENCY": "2"}, tmp_path / "gunicorn.log")
+        worker = start_worker(**{**env, "WORKER_PROCESSES": "2"})
+        monitor = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        peak, stop = [0], threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.05):
+                peak[0] = max(peak[0], _client_connections(monitor, "postgres"))
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        texts = [f"Check the fire exits, plan test {uuid.uuid4()}." for _ in range(JOBS)]
+        try:
+            with ThreadPoolExecutor(max_workers=64) as pool:
+                statuses = list(pool.map(lambda text: _post(f"{web.url}/jobs/", text), texts))
+
+            def unfinished() -> int:
+                return monitor.execute(
+                    "SELECT count(*) FROM jobs WHERE status NOT IN ('succeeded', 'failed')"
+                ).fetchone()[0]
+
+            wait_for(lambda: unfinished() == 0, timeout=120, interval=0.5, what="every job to finish")
+            final = dict(monitor.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall())
+        finally:
+            stop.set()
+            watcher.join()
+            web.stop()
+            worker.stop()
+            monitor.close()
+
+    print(f"\npeak connections, 2 web + 2 worker processes under {JOBS} concurrent POSTs: {peak[0]}")
+    assert statuses == [201] * JOBS
+    assert final == {"succeeded": JOBS}
+    # (2 web + 2 worker processes) x (DB_POOL_SIZE 4 + DB_MAX_OVERFLOW 0), room left for `release`.
+    assert peak[0] <= 16
+    assert "too many clients" not in web.log() + worker.log()
+
+
+def test_a_database_that_refuses_connections_answers_503_that_says_what_to_check(stack_env):
+    closed = f"postgresql://jobsvc@127.0.0.1:{free_port()}/jobs"
+    client = create_app(settings_from({**stack_env, "DATABASE_URL": closed})).test_client()
+
+    response = client.get("/jobs/")
+
+    assert response.status_code == 503
+    assert "connection refused" in response.get_json()["message"]
+    assert "DATABASE_URL" in response.get_json()["message"]
+    assert int(response.headers["Retry-After"]) > 0
+
+
+@pytest.mark.timeout(60)
+def test_a_database_that_never_answers_fails_the_request_instead_of_hanging(stack_env):
+    # A port that accepts TCP connections and then says nothing, like a blackholed host.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"postgresql://jobsvc@127.0.0.1:{silent.getsockname()[1]}/jobs"
+        app = create_app(settings_from({**stack_env, "DATABASE_URL": url, "DB_CONNECT_TIMEOUT": "2"}))
+
+        response = app.test_client().get("/jobs/")
+
+    assert response.status_code == 503
+    assert "DB_CONNECT_TIMEOUT" in response.get_json()["message"]

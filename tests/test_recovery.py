@@ -16,7 +16,7 @@ from redis import Redis
 from rq import Queue
 
 from jobsvc import create_app
-from tests.conftest import RedisProcess, fresh_app, settings_from
+from tests.conftest import RedisProcess, each_database, fresh_app, settings_from
 from tests.support import submit, wait_for, wait_for_job
 
 
@@ -29,12 +29,12 @@ def fault_redis(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def fault_env(stack_env, fault_redis, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fault-db")
+def fault_env(stack_env, fault_redis, db_url):
+    # SQLite, or PostgreSQL for the tests marked @each_database.
     return {
         **stack_env,
         "REDIS_URL": fault_redis.url,
-        "DATABASE_URL": f"sqlite:///{folder}/faults.sqlite3",
+        "DATABASE_URL": db_url,
         "QUEUE_NAME": "faults",
         # The production defaults, so that the measured recovery times are the real ones.
         "LEASE_SECONDS": "10",
@@ -131,6 +131,7 @@ def test_worker_logs_hold_no_key_and_no_input_text(client, fault_worker, fake_ll
         assert text not in log and "vault code" not in log
 
 
+@each_database
 def test_sigkill_of_a_worker_process_reruns_its_job_from_the_checkpoint(client, spawn_worker, fake_llm):
     supervisor = spawn_worker(WORKER_PROCESSES="2")
     wait_for(lambda: len(_worker_processes(supervisor.pid)) == 2, what="two worker processes")
@@ -206,6 +207,7 @@ def test_a_job_over_job_timeout_fails_with_a_clear_message(fault_env, spawn_work
     assert job["error"] == "The job ran longer than JOB_TIMEOUT=1s and was stopped."
 
 
+@each_database
 def test_post_while_redis_is_down_is_accepted_and_runs_once_redis_is_back(client, fault_worker, fault_redis):
     fault_redis.stop()
     try:
@@ -221,6 +223,7 @@ def test_post_while_redis_is_down_is_accepted_and_runs_once_redis_is_back(client
     assert time.monotonic() - back_at < 60
 
 
+@each_database
 def test_jobs_lost_from_a_flushed_redis_are_enqueued_again(client, spawn_worker, fault_redis):
     # No worker listens yet: the jobs sit in the queue, then Redis loses everything.
     event_ids = [submit(client, _unique("Wear gloves.")) for _ in range(3)]

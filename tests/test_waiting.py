@@ -7,6 +7,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+import pytest
+
+from jobsvc.config import read_settings
+from jobsvc.web import gunicorn_conf
 from tests.conftest import GunicornProcess, fresh_app
 from tests.support import submit
 from tests.test_wsgi import http
@@ -35,11 +39,41 @@ def test_an_unfinished_job_after_the_wait_says_when_to_poll_again(e2e_app, stack
     assert int(response.headers["Retry-After"]) > 0
 
 
-def test_wait_longer_than_60_seconds_is_422(e2e_client):
+def test_a_wait_longer_than_wait_max_seconds_gets_the_job_at_the_cap_with_retry_after(stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/cap.sqlite3", "QUEUE_NAME": "cap"}
+    client = fresh_app(env, WAIT_MAX_SECONDS=0.2).test_client()
+    event_id = submit(client, "Nobody works this queue either.")
+
+    response = client.get(f"/jobs/{event_id}/?wait=3600")
+
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "pending"
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_a_long_poll_stays_under_the_routers_30_second_limit_by_default():
+    assert read_settings({}, env_file=None)["WAIT_MAX_SECONDS"] == 25
+
+
+def test_a_negative_wait_is_422(e2e_client):
     event_id = submit(e2e_client, "Wear gloves.")
-    response = e2e_client.get(f"/jobs/{event_id}/?wait=61")
+    response = e2e_client.get(f"/jobs/{event_id}/?wait=-1")
     assert response.status_code == 422
     assert "wait" in response.get_json()["errors"]["query"]
+
+
+@pytest.mark.parametrize("wait_max", [5, 25, 28])
+def test_gunicorn_lets_a_long_poll_finish_after_sigterm_before_the_platform_kills(wait_max):
+    settings = {"WAIT_MAX_SECONDS": wait_max}
+    limits = gunicorn_conf.timeouts(settings)
+
+    # A poll that started just before SIGTERM ends before gunicorn stops waiting for it,
+    # and gunicorn stops before the platform's SIGKILL 30 s after SIGTERM.
+    assert wait_max <= limits["graceful_timeout"] < gunicorn_conf.PLATFORM_KILL_SECONDS
+    # A process is never taken for stuck while its threads wait.
+    assert limits["timeout"] > wait_max
+    # Idle connections are closed by the router, not by gunicorn under the router's feet.
+    assert limits["keepalive"] > 60
 
 
 def test_etag_and_if_none_match_answer_304_until_the_job_changes(e2e_client, worker):
@@ -64,7 +98,7 @@ def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
         event_id = http("POST", f"{web.url}/jobs/", {"input_text": "Everyone waits for me."})[1]["event_id"]
 
         def wait() -> tuple[str, float]:
-            job = http("GET", f"{web.url}/jobs/{event_id}/?wait=45")[1]
+            job = http("GET", f"{web.url}/jobs/{event_id}/?wait=25")[1]
             return job["status"], time.time()
 
         with ThreadPoolExecutor(max_workers=200) as pool:
@@ -78,6 +112,6 @@ def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
 
     assert [status for status, _ in answers] == ["succeeded"] * 200
     # All 200 were waiting together when the job finished, and were woken by the notice,
-    # not by the end of their 45 s wait.
+    # not by the end of their 25 s wait.
     assert min(at for _, at in answers) >= finished_at.timestamp()
     assert max(at for _, at in answers) - finished_at.timestamp() < 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,24 @@ from jobsvc.extensions import db, migrate
 _BEGIN_MODE = "sqlite_begin"
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """Engine keyword arguments for `url`."""
+def engine_options(url: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Engine keyword arguments for `url`.
+
+    On a server database every process keeps at most DB_POOL_SIZE + DB_MAX_OVERFLOW
+    connections, so that the sum over processes fits the plan's limit (Heroku's smallest: 20);
+    a thread beyond that waits for a free one. Requests and job steps hold a connection for
+    one statement or transaction, never across an LLM call or a long poll.
+    """
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": config["DB_POOL_SIZE"],
+        "max_overflow": config["DB_MAX_OVERFLOW"],
+        # A database that does not answer fails the request in seconds instead of holding it.
+        "pool_timeout": 10,
+        "connect_args": {"connect_timeout": config["DB_CONNECT_TIMEOUT"]},
+    }
 
 
 def _tune_sqlite(engine: Engine) -> None:

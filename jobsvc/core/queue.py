@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import ssl
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
@@ -21,6 +24,31 @@ RUN_JOB = "jobsvc.worker.tasks.run_job"
 DELIVER_WEBHOOK = "jobsvc.worker.deliveries.deliver_webhook"
 
 
+def tls_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """redis-py options for REDIS_URL's TLS, shared by every client jobsvc makes (rate limiter included).
+
+    `rediss://` needs nothing more while the certificate verifies. REDIS_TLS_VERIFY=false
+    accepts any certificate, as Heroku Redis's self-signed one requires: encrypted, but not
+    authenticated.
+    """
+    if not config["REDIS_URL"].startswith("rediss://") or config["REDIS_TLS_VERIFY"]:
+        return {}
+    return {"ssl_cert_reqs": "none", "ssl_check_hostname": False}
+
+
+def explain_redis_error(exc: BaseException) -> str:
+    """What went wrong talking to Redis, and what to do when it was Redis's certificate."""
+    causes = [exc, exc.__cause__, exc.__context__]
+    if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes) or (
+        "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    ):
+        return (
+            f"{exc} Redis's TLS certificate did not verify; if your Redis provider uses a self-signed "
+            "certificate (Heroku Redis does), set REDIS_TLS_VERIFY=false."
+        )
+    return str(exc)
+
+
 def get_redis() -> Redis:
     """This process's Redis client for the current app (a fresh one after a fork)."""
     state = current_app.extensions["jobsvc.redis"]
@@ -30,6 +58,7 @@ def get_redis() -> Redis:
             socket_connect_timeout=2,
             socket_timeout=10,
             health_check_interval=30,
+            **tls_options(current_app.config),
         )
         state["pid"] = os.getpid()
     return state["client"]
@@ -38,7 +67,12 @@ def get_redis() -> Redis:
 def blocking_redis() -> Redis:
     """A Redis client for RQ's worker loop: no read timeout, since BLPOP waits minutes by design."""
     # Health checks, not TCP keepalive: the embedded Redis is a unix socket, which has none.
-    return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=2, health_check_interval=30)
+    return Redis.from_url(
+        current_app.config["REDIS_URL"],
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        **tls_options(current_app.config),
+    )
 
 
 def get_queue() -> Queue:

@@ -7,9 +7,24 @@ hence this one, refreshed every RECONCILE_INTERVAL.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from redis import Redis
+
+
+def host_label(config: Mapping[str, Any]) -> str:
+    """This host's name as workers and leases show it: HOST_LABEL, else the machine's host name."""
+    return (config.get("HOST_LABEL") or socket.gethostname())[:40]
+
+
+def lease_owner(config: Mapping[str, Any]) -> str:
+    """A new lease owner for one run of a job: host, process, and a unique part (at most 64 chars)."""
+    return f"{host_label(config)}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
 
 
 def registry_key(queue_name: str) -> str:

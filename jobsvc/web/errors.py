@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES as HTTP_STATUS_NAMES
 
-from jobsvc.errors import JobsvcError
+from jobsvc.errors import DatabaseUnavailable, JobsvcError
+from jobsvc.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, Any]]:
@@ -39,7 +45,26 @@ def _jobsvc_error(error: JobsvcError) -> tuple[Response, int, dict[str, str]]:
     return jsonify(payload), status, dict(error.headers)
 
 
+def _database_error(error: OperationalError | PoolTimeout) -> tuple[Response, int, dict[str, str]]:
+    # The driver's words stay in the log: they may name the user; the client gets host and port.
+    log.error("database unavailable: %s", error)
+    url = db.engine.url
+    where = f"{url.host}:{url.port or 5432}" if url.host else "the SQLite file"
+    text = str(error.orig).lower() if isinstance(error, OperationalError) else ""
+    if isinstance(error, PoolTimeout):
+        reason = "every pooled connection is busy"
+    elif "refused" in text:
+        reason = "connection refused"
+    elif "timeout" in text or "timed out" in text:
+        reason = "no answer within DB_CONNECT_TIMEOUT"
+    else:
+        reason = "see the server log"
+    return _jobsvc_error(DatabaseUnavailable(where, reason))
+
+
 def init_app(app: Flask) -> None:
     """Answer every HTTP error, 500 included, as `{code, status, message[, errors]}`."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(JobsvcError, _jobsvc_error)
+    app.register_error_handler(OperationalError, _database_error)
+    app.register_error_handler(PoolTimeout, _database_error)

@@ -18,6 +18,7 @@ from flask_smorest import abort
 from limits import parse
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from jobsvc.core.queue import tls_options
 from jobsvc.web.auth import api_client
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,8 @@ def init_app(app: Flask, blueprint: Blueprint) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX"])  # type: ignore[method-assign]
     app.config.update(
         RATELIMIT_STORAGE_URI=limiter_storage_uri(app.config["REDIS_URL"]),
+        # `limits` hands these to redis-py's from_url: the same TLS settings as every other client.
+        RATELIMIT_STORAGE_OPTIONS=tls_options(app.config),
         RATELIMIT_HEADERS_ENABLED=True,
         # With Redis down, serving without limits beats failing every request.
         RATELIMIT_SWALLOW_ERRORS=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -85,7 +84,7 @@ class Reconciler(threading.Thread):
         super().__init__(name="jobsvc-reconciler", daemon=True)
         self.app = app
         self.stopped = threading.Event()
-        self.worker_name = f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_name = f"{workers.host_label(app.config)}:{os.getpid()}"
 
     def run(self) -> None:
         interval = self.app.config["RECONCILE_INTERVAL"]

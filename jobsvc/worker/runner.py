@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -20,7 +19,8 @@ from rq.timeouts import TimerDeathPenalty
 
 from jobsvc.config import timeout_warnings
 from jobsvc.core.models import utcnow
-from jobsvc.core.queue import blocking_redis, get_redis, webhooks_queue_name
+from jobsvc.core.queue import blocking_redis, explain_redis_error, get_redis, webhooks_queue_name
+from jobsvc.core.workers import host_label
 from jobsvc.worker.recovery import Reconciler
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ def wait_for_redis(app: Flask, poll_seconds: float = 0.5, stop: threading.Event 
             return
         except RedisError as exc:
             if time.monotonic() - last_said > 5:
-                log.warning("waiting for Redis at %s: %s", _safe_url(app.config["REDIS_URL"]), exc)
+                log.warning(
+                    "waiting for Redis at %s: %s",
+                    _safe_url(app.config["REDIS_URL"]),
+                    explain_redis_error(exc),
+                )
                 last_said = time.monotonic()
             time.sleep(poll_seconds)
 
@@ -104,7 +108,7 @@ def _run_slot(
             worker = SlotWorker(
                 [Queue(name, connection=connection) for name in _slot_queues(app, slot, job_slots)],
                 connection=connection,
-                name=f"{socket.gethostname()}.{os.getpid()}.{slot}.{uuid.uuid4().hex[:6]}",
+                name=f"{host_label(app.config)}.{os.getpid()}.{slot}.{uuid.uuid4().hex[:6]}",
             )
             # Retry Redis every few seconds, not RQ's default of up to a minute.
             worker.max_connection_wait_time = 5.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,7 +12,7 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq.timeouts import JobTimeoutException
 
-from jobsvc.core import metrics, store
+from jobsvc.core import metrics, store, workers
 from jobsvc.core.models import Job, JobStatus
 from jobsvc.core.notices import publish_finished
 from jobsvc.core.queue import enqueue_delivery, enqueue_job
@@ -115,7 +114,7 @@ def _run(job_id: str) -> tuple[str, str | None]:
     """What this run did, and the job's callback_url (known from the claim, not read again)."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     with app.app_context():  # a fresh context (and session) per job
-        owner = uuid.uuid4().hex
+        owner = workers.lease_owner(app.config)  # names the host: who holds which job
         job = store.claim_job(job_id, owner, app.config["LEASE_SECONDS"])
         if job is None:
             log.info("job %s skipped: missing, finished, or running elsewhere", job_id)
