@@ -31,6 +31,9 @@ class FakeLLMState:
     paragraphs: int = 0
     #: How many of the next answers, per step ("summary", "checklist"), invent facts.
     inventions: dict[str, int] = field(default_factory=dict)
+    #: The most chat completions this server has been answering at once since the last reset.
+    max_in_flight: int = 0
+    in_flight: int = 0
     failures: deque[tuple[int, str | None, str | None]] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -40,6 +43,7 @@ class FakeLLMState:
         with self.lock:
             self.delay = 0.0
             self.context_limit = None
+            self.max_in_flight = 0
             self.paragraphs = 0
             self.inventions.clear()
             self.failures.clear()
@@ -181,19 +185,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         state = self.server.state
         with state.lock:
-            state.requests.append(
-                {
-                    "model": body.get("model"),
-                    "messages": body.get("messages", []),
-                    "response_format": body.get("response_format"),
-                    "at": time.time(),
-                }
-            )
+            record: dict[str, Any] = {
+                "model": body.get("model"),
+                "messages": body.get("messages", []),
+                "response_format": body.get("response_format"),
+                "at": time.time(),
+                "usage": None,  # what the answer reported, for answered calls
+            }
+            state.requests.append(record)
             failure = state._take_failure(body.get("messages", []))
             delay = state.delay
             limit = state.context_limit
-        if delay:
-            time.sleep(delay)
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            if delay:
+                time.sleep(delay)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
         if failure is not None:
             status, code = failure
             self._send(
@@ -210,8 +220,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": error})
             return
         structured = (body.get("response_format") or {}).get("type") == "json_schema"
-        text = answer(body["messages"], state, structured)
-        self._send(200, _reply(text, body.get("model", "fake-model")))
+        reply = _reply(answer(body["messages"], state, structured), body.get("model", "fake-model"))
+        with state.lock:
+            record["usage"] = reply["usage"]
+        self._send(200, reply)
 
 
 class _Server(ThreadingHTTPServer):

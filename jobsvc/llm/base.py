@@ -66,6 +66,11 @@ class LLMTransientError(LLMError):
 class LLMContextExceededError(LLMPermanentError):
     """The request was longer than the model's context window (OpenAI: context_length_exceeded)."""
 
+    def __init__(self, message: str, context_tokens: int | None = None) -> None:
+        super().__init__(message)
+        #: The context size the server reported, when its message said.
+        self.context_tokens = context_tokens
+
 
 class LLMBadResponseError(LLMError):
     """The provider answered, but with nothing usable."""

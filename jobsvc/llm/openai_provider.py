@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -177,13 +178,19 @@ class OpenAIProvider:
                 )
             return LLMTransientError(f"The LLM at {host} kept rate-limiting requests (HTTP 429, {tries}).")
         if _is_context_exceeded(exc):
+            reported = _CONTEXT_SIZE.search(str(exc.message or ""))
             return LLMContextExceededError(
                 f"The input is longer than the context of {self.model!r} at {host} (HTTP {status} "
-                f"context_length_exceeded); set LLM_CONTEXT_TOKENS to the model's context size."
+                f"context_length_exceeded); set LLM_CONTEXT_TOKENS to the model's context size.",
+                int(reported.group(1)) if reported else None,
             )
         if status is not None and status >= 500:
             return LLMTransientError(f"The LLM at {host} kept failing (HTTP {status}, {tries}).")
         return LLMPermanentError(f"The LLM at {host} rejected the request (HTTP {status}): {_excerpt(exc)}")
+
+
+# "maximum context length is 8192 tokens" (OpenAI), "context window of 2048" (llama.cpp).
+_CONTEXT_SIZE = re.compile(r"(?:maximum context length is|context window of)\s+(\d+)", re.IGNORECASE)
 
 
 def _is_context_exceeded(exc: openai.APIError) -> bool:

@@ -13,12 +13,19 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobsvc.llm import prompts
-from jobsvc.llm.base import Completion, LLMBadResponseError, LLMContextExceededError, LLMProvider, Usage
+from jobsvc.llm.base import (
+    Completion,
+    LLMBadResponseError,
+    LLMContextExceededError,
+    LLMError,
+    LLMProvider,
+    Usage,
+)
 from jobsvc.llm.chunking import estimate_tokens, group_to_fit, split_into_chunks, split_sentences
 from jobsvc.llm.grounding import content_stems, grounding
 
@@ -28,6 +35,8 @@ _HAS_MARKER = re.compile(r"^\s*(?:[-*+•\u2013]|\d{1,3}[.)])\s+")
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 #: Tokens kept free for the answer in every call, at most (a quarter of a small context).
 ANSWER_TOKENS = 1024
+#: Chunks smaller than this say too little to summarize: below it, a context error fails the job.
+MIN_CHUNK_TOKENS = 100
 #: An item of more sentences than this is a paragraph, not a checklist item.
 MAX_ITEM_SENTENCES = 2
 
@@ -92,10 +101,12 @@ def summarize(
     calls = _Calls(provider, options, dict(done or {}), checkpoint)
     try:
         draft = calls.reduce(text, budget)
-    except LLMContextExceededError:
-        # The estimate was too generous for this model: smaller chunks, once.
-        smaller = min(budget or estimate_tokens(text), estimate_tokens(text)) // 2
-        draft = calls.reduce(text, max(smaller, 1))
+    except LLMContextExceededError as exc:
+        # The settings or the estimate were too generous for this model: smaller chunks, once.
+        smaller = _shrunk(budget, text, exc.context_tokens)
+        if smaller < MIN_CHUNK_TOKENS:
+            raise  # a context that small holds no useful chunk: the setting is what to fix
+        draft = calls.reduce(text, smaller)
     if draft is None:
         return None
     merged = budget is not None and estimate_tokens(text) > budget
@@ -233,24 +244,34 @@ class _Calls:
         todo = [i for i, key in enumerate(keys) if key not in self.done]
         if todo:
             pool = ThreadPoolExecutor(min(self.options.map_concurrency, len(todo)), "llm-map")
+            failure: LLMError | None = None
             try:
-                pending = {
+                futures = {
                     pool.submit(self.provider.summarize, texts[i], prompt=prompt): i  # type: ignore[call-arg]
                     for i in todo
                 }
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_EXCEPTION)
-                    for future in finished:
-                        index = pending.pop(future)
+                for future in as_completed(futures):
+                    if future.cancelled():
+                        continue
+                    index = futures[future]
+                    try:
                         completion = _nonempty(future.result(), "chunk summary")
-                        if self.checkpoint is not None and not self.checkpoint(
-                            keys[index], completion.text, completion.usage
-                        ):
-                            return None
-                        self.done[keys[index]] = completion.text
+                    except LLMError as exc:
+                        # Start no more calls; keep those already paid for, then fail.
+                        failure = failure or exc
+                        for other in futures:
+                            other.cancel()
+                        continue
+                    if self.checkpoint is not None and not self.checkpoint(
+                        keys[index], completion.text, completion.usage
+                    ):
+                        return None
+                    self.done[keys[index]] = completion.text
             finally:
-                # On an error, a cancel or a job timeout: start no more calls, wait for none.
+                # On a cancel or a job timeout: start no more calls, wait for none.
                 pool.shutdown(wait=False, cancel_futures=True)
+            if failure is not None:
+                raise failure
         return [self.done[key] for key in keys]
 
 
@@ -258,10 +279,25 @@ def _input_budget(provider: LLMProvider, options: Options) -> int | None:
     """Tokens of input one call may carry, or None when the input is never split."""
     if not options.context_tokens or not _follows_prompts(provider):
         return None
+    return _input_budget_for(options.context_tokens)
+
+
+def _input_budget_for(context_tokens: int) -> int:
     prompt_tokens = max(estimate_tokens(p) for p in (prompts.CHUNK_SUMMARY, prompts.COMBINE_SUMMARIES))
-    answer = min(ANSWER_TOKENS, options.context_tokens // 4)
+    answer = min(ANSWER_TOKENS, context_tokens // 4)
     # 10% spare: chars/4 underestimates some texts (numbers, code, other languages).
-    return max(1, int((options.context_tokens - answer - prompt_tokens - 16) * 0.9))
+    return max(1, int((context_tokens - answer - prompt_tokens - 16) * 0.9))
+
+
+def _shrunk(budget: int | None, text: str, reported: int | None) -> int:
+    """The budget for a second try: what the context size the server reported allows, else half.
+
+    Half, too, when the server's size allows more than was tried: then the estimate of
+    tokens was what fell short.
+    """
+    tried = min(budget or estimate_tokens(text), estimate_tokens(text))
+    allowed = _input_budget_for(reported) if reported else tried
+    return max(1, allowed if allowed < tried else tried // 2)
 
 
 def _follows_prompts(provider: LLMProvider) -> bool:
