@@ -29,6 +29,8 @@ class FakeLLMState:
     context_limit: int | None = None
     #: How many of the next checklist answers come as paragraphs instead of a list.
     paragraphs: int = 0
+    #: Answer markdown even when asked for JSON, as servers without structured outputs do.
+    ignore_response_format: bool = False
     #: How many of the next answers, per step ("summary", "checklist"), invent facts.
     inventions: dict[str, int] = field(default_factory=dict)
     #: The most chat completions this server has been answering at once since the last reset.
@@ -45,6 +47,7 @@ class FakeLLMState:
             self.context_limit = None
             self.max_in_flight = 0
             self.paragraphs = 0
+            self.ignore_response_format = False
             self.inventions.clear()
             self.failures.clear()
             self.requests.clear()
@@ -220,6 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": error})
             return
         structured = (body.get("response_format") or {}).get("type") == "json_schema"
+        structured = structured and not state.ignore_response_format
         reply = _reply(answer(body["messages"], state, structured), body.get("model", "fake-model"))
         with state.lock:
             record["usage"] = reply["usage"]

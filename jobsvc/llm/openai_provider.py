@@ -15,7 +15,6 @@ import openai
 from jobsvc.llm import prompts
 from jobsvc.llm.base import (
     Completion,
-    LLMBadResponseError,
     LLMContextExceededError,
     LLMPermanentError,
     LLMTransientError,
@@ -95,13 +94,12 @@ class OpenAIProvider:
         )
         try:
             items = json.loads(completion.text)["items"]
-            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-                raise TypeError
         except (ValueError, TypeError, KeyError):
-            raise LLMBadResponseError(
-                f"The LLM did not answer in the checklist's JSON schema; if {self.model!r} does not "
-                "support structured outputs, set OPENAI_STRUCTURED_OUTPUT=false."
-            ) from None
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            # A server that ignores response_format: its answer is read as markdown.
+            log.warning("structured output asked for, not given by %s; reading markdown", self.model)
+            return completion
         return Completion(completion.text, completion.usage, items=tuple(items))
 
     def _chat(self, instructions: str, text: str, **options: Any) -> Completion:
