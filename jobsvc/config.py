@@ -96,6 +96,13 @@ def _boolean(raw: str) -> bool:
     return value in {"1", "true", "yes", "on"}
 
 
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value <= 1:
+        raise ValueError("must be a number from 0 to 1")
+    return value
+
+
 def _delays(raw: str) -> tuple[int, ...]:
     delays = tuple(int(part) for part in raw.split(",") if part.strip())
     if any(delay <= 0 for delay in delays):
@@ -185,6 +192,33 @@ SETTINGS: tuple[Setting, ...] = (
         "OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp); default api.openai.com.",
     ),
     Setting("OPENAI_MODEL", "gpt-4o-mini", "Chat model used for both steps."),
+    Setting(
+        "OPENAI_STRUCTURED_OUTPUT",
+        None,
+        "Ask for the checklist as JSON (structured outputs, `response_format` json_schema). "
+        "Unset: on for api.openai.com, off for other OPENAI_BASE_URLs, whose markdown answer is parsed.",
+        _boolean,
+    ),
+    Setting(
+        "LLM_CONTEXT_TOKENS",
+        "128000",
+        "The model's context window in tokens (gpt-4o-mini: 128000; local models often 4096 or 8192). "
+        "Longer inputs are summarized in chunks, map-reduce.",
+        _positive_int,
+    ),
+    Setting(
+        "LLM_MAP_CONCURRENCY",
+        "4",
+        "Chunk summaries of one long document requested at once.",
+        _positive_int,
+    ),
+    Setting(
+        "MIN_GROUNDING",
+        "0.6",
+        "Share (0 to 1) of an output's content words that must occur in the input; below it a step "
+        "is retried once with a stricter prompt, then the job carries a warning.",
+        _share,
+    ),
     Setting(
         "LLM_PROVIDER", "auto", "auto | openai | offline. auto: openai if OPENAI_API_KEY is set.", _provider
     ),
@@ -294,7 +328,13 @@ SETTINGS: tuple[Setting, ...] = (
         "When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: anyone "
         "who can reach it.",
     ),
-    Setting("MAX_INPUT_CHARS", "100000", "Longest accepted input_text, in characters.", _positive_int),
+    Setting(
+        "MAX_INPUT_CHARS",
+        "1000000",
+        "Longest accepted input_text, in characters; the request body limit is 6 bytes per character "
+        "more than this. Inputs beyond LLM_CONTEXT_TOKENS are summarized in chunks.",
+        _positive_int,
+    ),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),
     Setting("PORT", "8000", "Port gunicorn binds.", _positive_int),

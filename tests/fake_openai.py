@@ -1,7 +1,11 @@
 """A real HTTP server that speaks enough of the OpenAI API for jobsvc: `/v1/chat/completions`.
 
-Tests steer it through a `FakeLLMState`: a delay per call, and a script of error
-answers (status, code) served before normal answers resume. Every request is recorded.
+Tests steer it through a `FakeLLMState`: a delay per call, a script of error answers
+(status, code) served before normal answers resume, a context limit (longer requests get
+OpenAI's 400 `context_length_exceeded`), and misbehaviours of small models: checklists
+answered in paragraphs, and answers that invent facts. Requests that ask for structured
+output (`response_format` json_schema) get the checklist as a JSON object of items. Every
+request is recorded.
 """
 
 from __future__ import annotations
@@ -21,6 +25,17 @@ class FakeLLMState:
     """What the server does next, and what it has seen."""
 
     delay: float = 0.0
+    #: Tokens (characters / 4) a request may hold; beyond it, HTTP 400 context_length_exceeded.
+    context_limit: int | None = None
+    #: How many of the next checklist answers come as paragraphs instead of a list.
+    paragraphs: int = 0
+    #: Answer markdown even when asked for JSON, as servers without structured outputs do.
+    ignore_response_format: bool = False
+    #: How many of the next answers, per step ("summary", "checklist"), invent facts.
+    inventions: dict[str, int] = field(default_factory=dict)
+    #: The most chat completions this server has been answering at once since the last reset.
+    max_in_flight: int = 0
+    in_flight: int = 0
     failures: deque[tuple[int, str | None, str | None]] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -29,6 +44,11 @@ class FakeLLMState:
         """Forget the script and the recorded requests."""
         with self.lock:
             self.delay = 0.0
+            self.context_limit = None
+            self.max_in_flight = 0
+            self.paragraphs = 0
+            self.ignore_response_format = False
+            self.inventions.clear()
             self.failures.clear()
             self.requests.clear()
 
@@ -38,6 +58,11 @@ class FakeLLMState:
         """Answer the next `times` calls (that mention `matching`) with HTTP `status` and error `code`."""
         with self.lock:
             self.failures.extend([(status, code, matching)] * times)
+
+    def invent_facts(self, times: int = 1, step: str = "summary") -> None:
+        """Make the next `times` answers of `step` (summary or checklist) state things not in the input."""
+        with self.lock:
+            self.inventions[step] = self.inventions.get(step, 0) + times
 
     def _take_failure(self, messages: list[dict[str, str]]) -> tuple[int, str | None] | None:
         text = " ".join(m.get("content", "") for m in messages)
@@ -52,6 +77,20 @@ class FakeLLMState:
         """The recorded requests whose user message mentions `text`."""
         with self.lock:
             return [r for r in self.requests if any(text in m["content"] for m in r["messages"])]
+
+
+INVENTED_SUMMARY = (
+    "The regional law enforcement agency revised this policy in 1987 after consulting Brazilian "
+    "auditors and marine biologists."
+)
+INVENTED_CHECKLIST = ["Notify the regional law enforcement agency", "Consult Brazilian auditors yearly"]
+#: The opening of a checklist answered in paragraphs; its sentences become the items.
+PARAGRAPHS_OPENING = "Thank you for sharing this summary with me."
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """Tokens of a request, estimated as the service's client does: characters / 4."""
+    return sum(len(m.get("content") or "") for m in messages) // 4
 
 
 def _reply(text: str, model: str) -> dict[str, Any]:
@@ -76,12 +115,43 @@ def _reply(text: str, model: str) -> dict[str, Any]:
     }
 
 
-def answer(messages: list[dict[str, str]]) -> str:
+def _shortened(text: str, limit: int = 300) -> str:
+    """`text`, cut at a word boundary after at most `limit` characters: a summary is shorter."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0]
+
+
+def checklist_items(user: str) -> list[str]:
+    """The checklist the fake answers for a summary, as items."""
+    return ["Act on: " + user[:80], "Confirm it is done"]
+
+
+def answer(
+    messages: list[dict[str, str]], state: FakeLLMState | None = None, structured: bool = False
+) -> str:
     """A deterministic answer: a summary that quotes the input, or a checklist of the summary."""
     system, user = messages[0]["content"], messages[-1]["content"]
-    if "checklist" in system.lower():
-        return "Here is the checklist:\n1. Act on: " + user[:80] + "\n2. Confirm it is done"
-    return "SUMMARY OF " + user
+    step = "checklist" if "checklist" in system.lower() else "summary"
+    invent = paragraphs = False
+    if state is not None:
+        with state.lock:
+            if state.inventions.get(step):
+                state.inventions[step] -= 1
+                invent = True
+            elif step == "checklist" and state.paragraphs and not structured:
+                state.paragraphs -= 1
+                paragraphs = True
+    if step == "summary":
+        return INVENTED_SUMMARY if invent else "SUMMARY OF " + _shortened(user)
+    items = INVENTED_CHECKLIST if invent else checklist_items(user)
+    if structured:
+        return json.dumps({"items": items})
+    if paragraphs:
+        return (
+            f"{PARAGRAPHS_OPENING} The most important thing is to act on what it says, namely "
+            f"{user[:80].rstrip('.')}. When that is done, confirm it.\n\n"
+            "Keeping to these steps every time makes the whole procedure safer for everyone involved."
+        )
+    return "Here is the checklist:\n" + "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -118,13 +188,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         state = self.server.state
         with state.lock:
-            state.requests.append(
-                {"model": body.get("model"), "messages": body.get("messages", []), "at": time.time()}
-            )
+            record: dict[str, Any] = {
+                "model": body.get("model"),
+                "messages": body.get("messages", []),
+                "response_format": body.get("response_format"),
+                "at": time.time(),
+                "usage": None,  # what the answer reported, for answered calls
+            }
+            state.requests.append(record)
             failure = state._take_failure(body.get("messages", []))
             delay = state.delay
-        if delay:
-            time.sleep(delay)
+            limit = state.context_limit
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            if delay:
+                time.sleep(delay)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
         if failure is not None:
             status, code = failure
             self._send(
@@ -132,7 +214,20 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"message": f"fake error {status}", "type": "fake_error", "code": code}},
             )
             return
-        self._send(200, _reply(answer(body["messages"]), body.get("model", "fake-model")))
+        if limit is not None and (tokens := estimate_tokens(body["messages"])) > limit:
+            message = (
+                f"This model's maximum context length is {limit} tokens. However, your messages "
+                f"resulted in {tokens} tokens. Please reduce the length of the messages."
+            )
+            error = {"message": message, "type": "invalid_request_error", "code": "context_length_exceeded"}
+            self._send(400, {"error": error})
+            return
+        structured = (body.get("response_format") or {}).get("type") == "json_schema"
+        structured = structured and not state.ignore_response_format
+        reply = _reply(answer(body["messages"], state, structured), body.get("model", "fake-model"))
+        with state.lock:
+            record["usage"] = reply["usage"]
+        self._send(200, reply)
 
 
 class _Server(ThreadingHTTPServer):

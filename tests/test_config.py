@@ -23,7 +23,7 @@ def test_every_setting_has_its_documented_default_when_nothing_is_set():
     settings = read_settings({}, env_file=None)
 
     assert settings["LLM_PROVIDER"] == "auto"
-    assert settings["MAX_INPUT_CHARS"] == 100_000
+    assert settings["MAX_INPUT_CHARS"] == 1_000_000
     assert settings["PORT"] == 8000
     assert settings["OPENAI_API_KEY"] is None
     assert set(settings) == {s.key for s in SETTINGS}

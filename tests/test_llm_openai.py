@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobsvc.llm import LLMPermanentError, LLMTransientError, create_provider
+from jobsvc.llm import LLMContextExceededError, LLMPermanentError, LLMTransientError, create_provider
 from jobsvc.llm.openai_provider import CHECKLIST_PROMPT, SUMMARY_PROMPT, OpenAIProvider
 
 KEY = "sk-test-do-not-leak-123"
@@ -102,3 +102,13 @@ def test_provider_choice(choice, key, expected):
 def test_openai_without_a_key_is_a_permanent_error_naming_the_setting():
     with pytest.raises(LLMPermanentError, match="OPENAI_API_KEY"):
         create_provider({"LLM_PROVIDER": "openai", "OPENAI_API_KEY": None})
+
+
+def test_a_request_over_the_models_context_is_a_context_error_with_the_size_it_reported(provider, fake_llm):
+    fake_llm.state.context_limit = 10
+
+    with pytest.raises(LLMContextExceededError, match="LLM_CONTEXT_TOKENS") as caught:
+        provider.summarize("Wear gloves. " * 20)
+
+    assert caught.value.context_tokens == 10
+    assert len(fake_llm.state.requests) == 1, "not retried: the same request cannot fit later"

@@ -1,10 +1,16 @@
-"""The pipeline steps: text in, text out."""
+"""The pipeline steps: text in, text out; the prompts they send, versioned."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from jobsvc.llm import Completion, LLMBadResponseError, pipeline
+from jobsvc.core import store
+from jobsvc.llm import Completion, LLMBadResponseError, pipeline, prompts
+from jobsvc.worker.tasks import run_job
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 class ScriptedProvider:
@@ -55,3 +61,28 @@ def test_an_empty_answer_is_a_bad_response(step):
     provider = ScriptedProvider(**{step: "  \n"})
     with pytest.raises(LLMBadResponseError):
         pipeline.summarize(provider, "text") if step == "summary" else pipeline.make_checklist(provider, "s")
+
+
+@pytest.mark.parametrize("name", sorted(prompts.PROMPTS))
+def test_changing_any_prompt_changes_the_prompt_version(name):
+    changed = {**prompts.PROMPTS, name: str(prompts.PROMPTS[name]) + " "}
+    assert prompts.version_of(changed) != prompts.PROMPT_VERSION == prompts.version_of(prompts.PROMPTS)
+
+
+def test_a_job_records_the_version_of_the_prompts_that_made_it(app):
+    with app.app_context():
+        job_id = store.create_job("Wear gloves.")[0].id
+        assert run_job(job_id) == "succeeded"
+    job = app.test_client().get(f"/jobs/{job_id}/").get_json()
+    assert job["prompt_version"] == prompts.PROMPT_VERSION
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, value in prompts.PROMPTS.items() if isinstance(value, str))
+)
+def test_the_readme_shows_every_prompt_as_sent(name):
+    assert prompts.PROMPTS[name] in README.read_text()
+
+
+def test_the_readme_names_the_current_prompt_version():
+    assert f"The current version is `{prompts.PROMPT_VERSION}`." in README.read_text()

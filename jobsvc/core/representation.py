@@ -50,6 +50,42 @@ class JobSchema(Schema):
             "example": "- Wash hands before handling food\n- Label containers with the opening date",
         },
     )
+    checklist_items = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "Exactly the checklist's items, in order, as a JSON array: no markdown to parse.",
+            "example": ["Wash hands before handling food", "Label containers with the opening date"],
+        },
+    )
+    checklist_source = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "How the items were read: `structured` (JSON from structured outputs), "
+            "`markdown` (a parsed list), or `sentences` (the model answered in paragraphs twice).",
+            "example": "markdown",
+        },
+    )
+    prompt_version = fields.String(
+        allow_none=True,
+        metadata={"description": "Version of the prompts that made the output (a hash of their texts)."},
+    )
+    grounding = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "Share (0 to 1) of the summary's and checklist's content words that occur "
+            "in the input; low values suggest invented content.",
+            "example": 0.94,
+        },
+    )
+    warnings = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "Notes on the output a client can show (low grounding, a list read "
+            "from sentences); empty or null when there are none."
+        },
+    )
     error = fields.String(
         allow_none=True, metadata={"description": "Why the job failed, and what to change."}
     )

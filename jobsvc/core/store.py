@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -223,20 +224,78 @@ def _add_usage(usage: Usage) -> dict[str, Any]:
     }
 
 
-def save_summary(job_id: str, owner: str, summary: str, provider: str, model: str, usage: Usage) -> bool:
-    """Checkpoint step 1 so a re-run resumes at step 2."""
+def save_chunk_summary(job_id: str, owner: str, key: str, summary: str, usage: Usage) -> bool:
+    """Checkpoint one chunk summary of a long document (by its key) and count its tokens."""
+    with write_transaction() as session:
+        saved = session.execute(
+            select(Job.chunk_summaries).where(Job.id == job_id, *_held_by(owner))
+        ).one_or_none()
+        if saved is None:
+            return False
+        entries = [entry for entry in saved[0] or [] if entry.get("key") != key]
+        entries.append({"key": key, "summary": summary})
+        statement = (
+            update(Job.__table__)
+            .where(Job.id == job_id, *_held_by(owner))
+            .values(updated_at=utcnow(), chunk_summaries=entries, **_add_usage(usage))
+        )
+        return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
+def chunk_summaries(job: Job) -> dict[str, str]:
+    """The job's checkpointed chunk summaries, by key."""
+    return {entry["key"]: entry["summary"] for entry in job.chunk_summaries or []}
+
+
+def save_summary(
+    job_id: str,
+    owner: str,
+    summary: str,
+    provider: str,
+    model: str,
+    usage: Usage,
+    warnings: Sequence[str] = (),
+) -> bool:
+    """Checkpoint step 1 so a re-run resumes at step 2; its warnings stay with the job."""
     return _update(
-        job_id, *_held_by(owner), summary=summary, provider=provider, model=model, **_add_usage(usage)
+        job_id,
+        *_held_by(owner),
+        summary=summary,
+        provider=provider,
+        model=model,
+        warnings=list(warnings),
+        **_add_usage(usage),
     )
 
 
-def complete_job(job_id: str, owner: str, checklist: str, usage: Usage) -> bool:
-    """Store the checklist and mark the job succeeded."""
+def complete_job(
+    job_id: str,
+    owner: str,
+    checklist: str,
+    usage: Usage,
+    *,
+    items: Sequence[str] | None = None,
+    source: str | None = None,
+    prompt_version: str | None = None,
+    grounding: float | None = None,
+    warnings: Sequence[str] = (),
+) -> bool:
+    """Store the checklist (markdown and items), what the output is worth, and mark the job succeeded.
+
+    `warnings` are added to those step 1 saved.
+    """
+    # Only this run's lease holder writes warnings: reading them outside the write is safe.
+    earlier = db.session.scalar(select(Job.warnings).where(Job.id == job_id)) or []
     return _update(
         job_id,
         *_held_by(owner),
         **_add_usage(usage),
         checklist=checklist,
+        checklist_items=list(items) if items is not None else None,
+        checklist_source=source,
+        prompt_version=prompt_version,
+        grounding=grounding,
+        warnings=[*earlier, *warnings],
         status=JobStatus.SUCCEEDED,
         error=None,
         **_ended(utcnow()),

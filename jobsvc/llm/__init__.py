@@ -10,6 +10,7 @@ from jobsvc.llm import offline, openai_provider
 from jobsvc.llm.base import (
     Completion,
     LLMBadResponseError,
+    LLMContextExceededError,
     LLMError,
     LLMPermanentError,
     LLMProvider,
@@ -20,6 +21,7 @@ from jobsvc.llm.base import (
 __all__ = [
     "Completion",
     "LLMBadResponseError",
+    "LLMContextExceededError",
     "LLMError",
     "LLMPermanentError",
     "LLMProvider",

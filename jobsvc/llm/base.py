@@ -21,10 +21,18 @@ class Completion:
 
     text: str
     usage: Usage = field(default_factory=Usage)
+    #: The checklist's items when the provider answered in structured JSON; None otherwise.
+    items: tuple[str, ...] | None = None
 
 
 class LLMProvider(Protocol):
-    """Turns text into a summary, and a summary into a checklist."""
+    """Turns text into a summary, and a summary into a checklist.
+
+    A provider that reads prompts (a language model) says so with `follows_prompts = True`
+    and accepts a `prompt=` keyword (a text from `jobsvc.llm.prompts`) on both methods; the
+    pipeline then asks it for chunk summaries, merged summaries and stricter retries. One
+    that does not (the extractive offline provider) is only ever called with the text.
+    """
 
     name: str
     model: str
@@ -53,6 +61,15 @@ class LLMTransientError(LLMError):
     """The provider was unreachable, slow or overloaded, and retries ran out."""
 
     transient = True
+
+
+class LLMContextExceededError(LLMPermanentError):
+    """The request was longer than the model's context window (OpenAI: context_length_exceeded)."""
+
+    def __init__(self, message: str, context_tokens: int | None = None) -> None:
+        super().__init__(message)
+        #: The context size the server reported, when its message said.
+        self.context_tokens = context_tokens
 
 
 class LLMBadResponseError(LLMError):

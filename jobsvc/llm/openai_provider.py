@@ -2,37 +2,45 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import openai
 
-from jobsvc.llm.base import Completion, LLMPermanentError, LLMTransientError, Usage
-
-SUMMARY_PROMPT = (
-    "You summarize guideline documents for busy readers. Write a faithful summary of "
-    "the document in at most five sentences of plain prose. Keep every obligation, "
-    "prohibition, deadline and number; leave out background and marketing."
+from jobsvc.llm import prompts
+from jobsvc.llm.base import (
+    Completion,
+    LLMContextExceededError,
+    LLMPermanentError,
+    LLMTransientError,
+    Usage,
 )
+
+# The default prompts of the two steps, under the names callers have known them by.
+SUMMARY_PROMPT = prompts.SUMMARY
+CHECKLIST_PROMPT = prompts.CHECKLIST
+OPENAI_HOST = "api.openai.com"
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 30.0
 
-CHECKLIST_PROMPT = (
-    "Turn the summary you are given into a checklist of concrete actions. Answer with "
-    "a markdown bullet list only: one '- ' line per action, imperative mood, no "
-    "headings, no preamble, no closing remarks."
-)
+
+def structured_output_default(base_url: str | None) -> bool:
+    """Structured outputs are on for OpenAI itself, off for other servers (support varies)."""
+    return not base_url or urlsplit(base_url).hostname == OPENAI_HOST
 
 
 class OpenAIProvider:
     """Calls `/chat/completions` with explicit timeout and retry settings."""
 
     name = "openai"
+    follows_prompts = True
 
     def __init__(
         self,
@@ -43,8 +51,11 @@ class OpenAIProvider:
         timeout: float = 60.0,
         max_retries: int = 4,
         backoff: float = 0.5,
+        structured: bool | None = None,
     ) -> None:
         self.model = model
+        #: Whether the checklist is asked for as JSON through `response_format` (json_schema).
+        self.structured = structured_output_default(base_url) if structured is None else structured
         # The SDK would retry every 429, insufficient_quota included: we retry ourselves.
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
         self._timeout = timeout
@@ -65,17 +76,33 @@ class OpenAIProvider:
             timeout=config["LLM_TIMEOUT"],
             max_retries=config["LLM_MAX_RETRIES"],
             backoff=config["LLM_BACKOFF"],
+            structured=config.get("OPENAI_STRUCTURED_OUTPUT"),
         )
 
-    def summarize(self, text: str) -> Completion:
-        """Step 1 as one chat completion."""
-        return self._chat(SUMMARY_PROMPT, text)
+    def summarize(self, text: str, prompt: str = prompts.SUMMARY) -> Completion:
+        """A summary of `text` (a document, a part of one, or summaries to merge) as one chat completion."""
+        return self._chat(prompt, text)
 
-    def make_checklist(self, summary: str) -> Completion:
-        """Step 2 as one chat completion."""
-        return self._chat(CHECKLIST_PROMPT, summary)
+    def make_checklist(self, summary: str, prompt: str | None = None) -> Completion:
+        """Step 2 as one chat completion; with structured output on, its items come as JSON."""
+        if not self.structured:
+            return self._chat(prompt or prompts.CHECKLIST, summary)
+        completion = self._chat(
+            prompt or prompts.CHECKLIST_STRUCTURED,
+            summary,
+            response_format={"type": "json_schema", "json_schema": prompts.CHECKLIST_SCHEMA},
+        )
+        try:
+            items = json.loads(completion.text)["items"]
+        except (ValueError, TypeError, KeyError):
+            items = None
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            # A server that ignores response_format: its answer is read as markdown.
+            log.warning("structured output asked for, not given by %s; reading markdown", self.model)
+            return completion
+        return Completion(completion.text, completion.usage, items=tuple(items))
 
-    def _chat(self, instructions: str, text: str) -> Completion:
+    def _chat(self, instructions: str, text: str, **options: Any) -> Completion:
         for attempt in range(1, self._attempts + 1):
             try:
                 response = self._client.chat.completions.create(
@@ -85,6 +112,7 @@ class OpenAIProvider:
                         {"role": "user", "content": text},
                     ],
                     temperature=0,
+                    **options,
                 )
                 break
             except openai.APIError as exc:
@@ -147,9 +175,30 @@ class OpenAIProvider:
                     "insufficient_quota); add credit or use another key."
                 )
             return LLMTransientError(f"The LLM at {host} kept rate-limiting requests (HTTP 429, {tries}).")
+        if _is_context_exceeded(exc):
+            reported = _CONTEXT_SIZE.search(str(exc.message or ""))
+            return LLMContextExceededError(
+                f"The input is longer than the context of {self.model!r} at {host} (HTTP {status} "
+                f"context_length_exceeded); set LLM_CONTEXT_TOKENS to the model's context size.",
+                int(reported.group(1)) if reported else None,
+            )
         if status is not None and status >= 500:
             return LLMTransientError(f"The LLM at {host} kept failing (HTTP {status}, {tries}).")
         return LLMPermanentError(f"The LLM at {host} rejected the request (HTTP {status}): {_excerpt(exc)}")
+
+
+# "maximum context length is 8192 tokens" (OpenAI), "context window of 2048" (llama.cpp).
+_CONTEXT_SIZE = re.compile(r"(?:maximum context length is|context window of)\s+(\d+)", re.IGNORECASE)
+
+
+def _is_context_exceeded(exc: openai.APIError) -> bool:
+    """OpenAI's `context_length_exceeded`, or the same said in words by a compatible server."""
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    if exc.code == "context_length_exceeded":
+        return True
+    message = str(exc.message or "").lower()
+    return "context" in message and ("exceed" in message or "maximum context length" in message)
 
 
 def _excerpt(exc: openai.APIError, limit: int = 200) -> str:

@@ -16,7 +16,8 @@ from jobsvc.core import metrics, store, workers
 from jobsvc.core.models import Job, JobStatus
 from jobsvc.core.notices import publish_finished
 from jobsvc.core.queue import enqueue_delivery, enqueue_job
-from jobsvc.llm import LLMError, get_provider, pipeline
+from jobsvc.llm import LLMError, Usage, get_provider, pipeline
+from jobsvc.llm.prompts import PROMPT_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,16 @@ def hand_back_runs() -> list[str]:
     return handed
 
 
+def _chunk_checkpoint(job_id: str, owner: str) -> pipeline.Checkpoint:
+    """Keep each chunk summary of a long document as it arrives; False once the job is not ours."""
+
+    def keep(key: str, summary: str, usage: Usage) -> bool:
+        metrics.tokens_used(usage)
+        return store.save_chunk_summary(job_id, owner, key, summary, usage)
+
+    return keep
+
+
 def run_job(job_id: str) -> str:
     """Run the pipeline for one job; safe to run twice. Returns what this run did."""
     with metrics.batched():
@@ -130,20 +141,40 @@ def _run(job_id: str) -> tuple[str, str | None]:
         with _in_progress(job_id, owner), _lease_heartbeat(app, job_id, owner):
             try:
                 provider = get_provider()
+                options = pipeline.Options.from_config(app.config)
                 summary = job.summary
                 if summary is None:
                     with metrics.llm_call("summarize"):
-                        step_one = pipeline.summarize(provider, job.input_text)
-                    metrics.tokens_used(step_one.usage)
+                        step_one = pipeline.summarize(
+                            provider,
+                            job.input_text,
+                            options,
+                            done=store.chunk_summaries(job),
+                            checkpoint=_chunk_checkpoint(job_id, owner),
+                        )
                     model = (provider.name, provider.model)
                     # Refused when the job was canceled (or lost its lease) meanwhile: stop paying.
-                    if store.save_summary(job_id, owner, step_one.text, *model, step_one.usage):
+                    if step_one is not None:
+                        metrics.tokens_used(step_one.usage)
+                    if step_one is not None and store.save_summary(
+                        job_id, owner, step_one.text, *model, step_one.usage, step_one.warnings
+                    ):
                         summary = step_one.text
                 finished = False
                 if summary is not None:
                     with metrics.llm_call("checklist"):
-                        step_two = pipeline.make_checklist(provider, summary)
-                    finished = store.complete_job(job_id, owner, step_two.text, step_two.usage)
+                        step_two = pipeline.make_checklist(provider, summary, options, job.input_text)
+                    finished = store.complete_job(
+                        job_id,
+                        owner,
+                        step_two.text,
+                        step_two.usage,
+                        items=step_two.items,
+                        source=step_two.source,
+                        prompt_version=PROMPT_VERSION,
+                        grounding=step_two.grounding,
+                        warnings=step_two.warnings,
+                    )
                     metrics.tokens_used(step_two.usage)
             except LLMError as exc:
                 return _fail(job, owner, str(exc), started), job.callback_url
