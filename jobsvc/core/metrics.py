@@ -82,6 +82,15 @@ def job_created() -> None:
     _increment("jobs_created", "total")
 
 
+def jobs_accepted(count: int, pipeline: Any) -> None:
+    """Count `count` new jobs committed in one transaction, onto the caller's Redis pipeline.
+
+    The enqueue's pipeline carries it, so counting costs no round trip of its own.
+    """
+    pipeline.hincrbyfloat(_key("jobs_created"), "total", count)
+    pipeline.hincrbyfloat(_key("ingest_commits"), "total", 1)
+
+
 def job_finished(status: JobStatus, seconds: float | None = None) -> None:
     """Count a job that reached `status`, and how long its last run took."""
     _increment("jobs_finished", status.value)
@@ -127,6 +136,12 @@ class RedisCollector:
         created = CounterMetricFamily("jobsvc_jobs_created", "Jobs accepted.")
         created.add_metric([], _read("jobs_created").get("total", 0.0))
         yield created
+        commits = CounterMetricFamily(
+            "jobsvc_ingest_commits",
+            "Transactions that accepted new jobs; concurrent submissions share one (group commit).",
+        )
+        commits.add_metric([], _read("ingest_commits").get("total", 0.0))
+        yield commits
         finished = CounterMetricFamily(
             "jobsvc_jobs_finished", "Jobs that ended, by status.", labels=["status"]
         )

@@ -28,6 +28,9 @@ def init_app(app: Flask, blueprint: Blueprint) -> None:
     """Apply RATE_LIMIT to every request of `blueprint`; trust PROXY_FIX proxies for addresses."""
     if app.config["PROXY_FIX"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX"])  # type: ignore[method-assign]
+    if not app.config["RATE_LIMIT"]:
+        # No limit: no Limiter in the request path at all (it costs CPU on every request).
+        return
     app.config.update(
         RATELIMIT_STORAGE_URI=limiter_storage_uri(app.config["REDIS_URL"]),
         RATELIMIT_HEADERS_ENABLED=True,
@@ -37,7 +40,4 @@ def init_app(app: Flask, blueprint: Blueprint) -> None:
     )
     # One Limiter per app, like the Api: each keeps its own storage.
     limiter = Limiter(key_func=rate_limit_key, app=app)
-    limiter.limit(
-        lambda: current_app.config["RATE_LIMIT"] or "1/second",
-        exempt_when=lambda: not current_app.config["RATE_LIMIT"],
-    )(blueprint)
+    limiter.limit(lambda: current_app.config["RATE_LIMIT"])(blueprint)
