@@ -17,15 +17,17 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from marshmallow import ValidationError
 from redis.exceptions import RedisError
 
 from jobsvc.core import store
 from jobsvc.core.database import create_schema
 from jobsvc.core.models import TERMINAL_STATUSES, Job, JobStatus, utcnow
 from jobsvc.core.representation import JobSchema
-from jobsvc.core.service import cancel_job, retry_job, submit_job
+from jobsvc.core.service import cancel_job, retry_job, submit_job, submit_jobs
 from jobsvc.errors import JobNotFound, JobsvcError
 from jobsvc.extensions import db
+from jobsvc.web.schemas import JobBatchCreateSchema
 from jobsvc.worker.recovery import ENQUEUE_GRACE_SECONDS, reconcile
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -81,14 +83,39 @@ def _wait(event_id: str, timeout: float) -> Job:
 
 @jobs_cli.command("submit")
 @click.argument("text", required=False)
-@click.option("--file", "path", type=click.File("r", encoding="utf-8"), help="Read the text from a file.")
+@click.option(
+    "--file",
+    "paths",
+    multiple=True,
+    type=click.File("r", encoding="utf-8"),
+    help="Read the text from a file; several --file options submit one job per file, as one batch.",
+)
+@click.option(
+    "--jsonl",
+    type=click.File("r", encoding="utf-8"),
+    help='Submit one job per line, each {"input_text": ..., "callback_url": ...}, as one batch.',
+)
 @click.option("--wait", is_flag=True, help="Wait for the job, then print its summary and checklist.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits at most.")
-def submit_command(text: str | None, path: click.utils.LazyFile | None, wait: bool, timeout: float) -> None:
-    """Submit TEXT (or --file PATH) and print the event id."""
-    if (text is None) == (path is None):
-        raise click.UsageError("Give the text as an argument or with --file, not both.")
-    text = path.read() if path is not None else text
+def submit_command(
+    text: str | None,
+    paths: tuple[click.utils.LazyFile, ...],
+    jsonl: click.utils.LazyFile | None,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Submit TEXT (or --file PATH, or several, or --jsonl PATH) and print the event ids, one per line.
+
+    Several documents go in as one batch: all are accepted, or none.
+    """
+    if sum((text is not None, bool(paths), jsonl is not None)) != 1:
+        raise click.UsageError("Give the text as an argument, with --file, or with --jsonl: one of them.")
+    if jsonl is not None or len(paths) > 1:
+        if wait:
+            raise click.UsageError("--wait waits for one job; submit a batch without it.")
+        _submit_batch(_jsonl_items(jsonl) if jsonl is not None else [{"input_text": p.read()} for p in paths])
+        return
+    text = paths[0].read() if paths else text
     if not text or not text.strip():
         raise click.UsageError("The text is blank.")
     job, _ = submit_job(text)
@@ -99,6 +126,30 @@ def submit_command(text: str | None, path: click.utils.LazyFile | None, wait: bo
     if job.status is not JobStatus.SUCCEEDED:
         raise click.ClickException(f"Job {job.status.value}: {job.error}")
     click.echo(f"\nSummary ({job.provider}, {job.model}):\n{job.summary}\n\nChecklist:\n{job.checklist}")
+
+
+def _jsonl_items(lines: Any) -> list[Any]:
+    items = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise click.UsageError(f"Line {number} of --jsonl is not JSON: {exc.msg}.") from None
+    return items
+
+
+def _submit_batch(items: list[Any]) -> None:
+    """Validate every item as the API does, then submit them all in one transaction."""
+    try:
+        body = JobBatchCreateSchema().load({"items": items})
+    except ValidationError as exc:
+        raise click.UsageError(
+            f"Nothing submitted; the documents are invalid (by index from 0): {exc.messages}"
+        ) from None
+    ids, _ = submit_jobs([(item["input_text"], item.get("callback_url")) for item in body["items"]])
+    click.echo("\n".join(ids))
 
 
 @jobs_cli.command("show")

@@ -335,6 +335,13 @@ SETTINGS: tuple[Setting, ...] = (
         "more than this. Inputs beyond LLM_CONTEXT_TOKENS are summarized in chunks.",
         _positive_int,
     ),
+    Setting("MAX_BATCH_ITEMS", "1000", "Most jobs one POST /jobs/batch may submit.", _positive_int),
+    Setting(
+        "MAX_BATCH_BYTES",
+        "10485760",
+        "Largest POST /jobs/batch body, in bytes (a single POST's limit follows from MAX_INPUT_CHARS).",
+        _positive_int,
+    ),
     Setting("QUEUE_NAME", "jobsvc", "RQ queue the web enqueues to and workers listen on."),
     Setting("HOST", "127.0.0.1", "Address gunicorn binds (the Procfile binds 0.0.0.0)."),
     Setting("PORT", "8000", "Port gunicorn binds.", _positive_int),

@@ -6,12 +6,13 @@ import contextlib
 import logging
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -124,6 +125,30 @@ def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
     except DuplicateJobError:
         return False
     return True
+
+
+def enqueue_jobs(job_ids: Sequence[str], pipeline: Pipeline) -> None:
+    """Queue `run_job(id)` for each new job onto `pipeline`; the caller executes it, one round trip.
+
+    For ids that were just created, so never queued: a plain enqueue under the job's id,
+    without RQ's unique-enqueue script (the database row already makes the id unique).
+    The options are enqueue_job's; keep the two in step.
+    """
+    queue = get_queue()
+    options = {
+        "timeout": current_app.config["JOB_TIMEOUT"],
+        "result_ttl": 3600,
+        "failure_ttl": 7 * 24 * 3600,
+    }
+    queue.enqueue_many(
+        [
+            Queue.prepare_data(
+                RUN_JOB, (job_id,), job_id=job_id, description=f"run_job({job_id!r})", **options
+            )
+            for job_id in job_ids
+        ],
+        pipeline=pipeline,
+    )
 
 
 def enqueue_delivery(job_id: str, delay: float = 0) -> bool:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import threading
 import time
+from collections import Counter
+from collections.abc import Sequence
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -13,9 +18,11 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job as RQJob
 
 from jobsvc.core import metrics, store
+from jobsvc.core.group_commit import Entry, GroupCommit
 from jobsvc.core.models import Job, JobStatus
 from jobsvc.core.notices import listener, publish_finished
-from jobsvc.core.queue import enqueue_delivery, enqueue_job, get_redis, queued_jobs
+from jobsvc.core.queue import enqueue_delivery, enqueue_job, enqueue_jobs, get_redis, queued_jobs
+from jobsvc.core.store import NewJob
 from jobsvc.errors import Overloaded, WrongStatus
 from jobsvc.extensions import db
 
@@ -33,6 +40,8 @@ def submit_job(
 
     Returns the job and whether it is new (False: the key's earlier job, replayed).
     """
+    if idempotency_key is None:
+        return _submit_together(input_text, callback_url, owner), True
     request = f"{input_text}\0{callback_url or ''}"
     request_hash = hashlib.sha256(request.encode()).hexdigest() if idempotency_key else None
     # A retried request gets its id back even when the queue is full.
@@ -51,6 +60,93 @@ def submit_job(
     log.info("job %s status=pending attempt=0 client=%s", job.id, owner or "-")
     metrics.job_created(owner)
     return job, True
+
+
+def submit_jobs(
+    items: Sequence[tuple[str, str | None]], idempotency_key: str | None = None, owner: str = ""
+) -> tuple[list[str], bool]:
+    """Persist a batch of (input_text, callback_url) in one transaction, then enqueue it in one pipeline.
+
+    All or nothing. Returns the ids in item order and whether they are new (False: the key's
+    earlier batch, replayed).
+    """
+    jobs = [NewJob(text, callback_url, owner) for text, callback_url in items]
+    request_hash = None
+    if idempotency_key is not None:
+        # Marked as a batch, so a key first used for one job never matches a batch, nor the reverse.
+        body = json.dumps(["batch", [[job.input_text, job.callback_url or ""] for job in jobs]])
+        request_hash = hashlib.sha256(body.encode()).hexdigest()
+    if idempotency_key is None or store.job_id_for_key(idempotency_key, owner) is None:
+        pending = queued_jobs()
+        if pending + len(jobs) > current_app.config["MAX_PENDING_JOBS"]:
+            raise Overloaded(pending)
+    ids, created = store.create_jobs(jobs, idempotency_key, request_hash)
+    if created:
+        _enqueue_accepted(ids, jobs)
+    return ids, created
+
+
+def _submit_together(input_text: str, callback_url: str | None, owner: str = "") -> Job:
+    """Accept one job through this process's group commit: one transaction for all that arrive together.
+
+    Answers once the job's row is committed.
+    """
+    job_id = _group_commit().submit(NewJob(input_text, callback_url, owner))
+    assert isinstance(job_id, str)
+    return Job(
+        id=job_id, input_text=input_text, callback_url=callback_url, owner=owner, status=JobStatus.PENDING
+    )
+
+
+_committers_lock = threading.Lock()
+
+
+def _group_commit() -> GroupCommit[NewJob]:
+    """This process's group commit for the current app (a fresh one after a fork)."""
+    slot = current_app.extensions.setdefault("jobsvc.group_commit", {})
+    committer = slot.get(os.getpid())
+    if committer is None:
+        with _committers_lock:
+            committer = slot.setdefault(os.getpid(), GroupCommit(_accept_together))
+    return committer
+
+
+def _accept_together(entries: list[Entry[NewJob]]) -> None:
+    """Flush of the group commit: one queue-length check, one transaction, one Redis pipeline."""
+    pending = queued_jobs()
+    limit = current_app.config["MAX_PENDING_JOBS"]
+    accepted: list[Entry[NewJob]] = []
+    for entry in entries:
+        if pending + len(accepted) >= limit:
+            entry.error = Overloaded(pending + len(accepted))
+        else:
+            accepted.append(entry)
+    if not accepted:
+        return
+    jobs = [entry.item for entry in accepted]
+    ids, _ = store.create_jobs(jobs)
+    for entry, job_id in zip(accepted, ids, strict=True):
+        entry.result = job_id
+    _enqueue_accepted(ids, jobs)
+
+
+def _enqueue_accepted(job_ids: list[str], jobs: Sequence[NewJob]) -> None:
+    """Queue committed jobs and count them, in one Redis round trip; one log line for them all."""
+    by_client = Counter(job.owner for job in jobs)
+    for client in by_client:
+        ids = [job_id for job_id, job in zip(job_ids, jobs, strict=True) if job.owner == client]
+        log.info("jobs %s status=pending attempt=0 client=%s", ",".join(ids), client or "-")
+    try:
+        pipeline = get_redis().pipeline()
+        enqueue_jobs(job_ids, pipeline)
+        metrics.jobs_accepted(by_client, pipeline)
+        pipeline.execute()
+    except RedisError as exc:
+        # The rows are committed as pending; the reconciler enqueues them once Redis is back.
+        log.warning("%d jobs accepted but not queued yet: %s", len(job_ids), type(exc).__name__)
+    if log.isEnabledFor(logging.INFO):
+        for job_id in job_ids:
+            log.info("job %s status=pending attempt=0", job_id)
 
 
 def cancel_job(job: Job) -> Job:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,25 +33,8 @@ def create_job(
     Returns the job and whether it was created now. Two requests racing with one key get
     one job: the loser of the unique (owner, idempotency_key) constraint reads the winner's.
     """
-    now = utcnow()
-    values: dict[str, Any] = {
-        "id": new_job_id(),
-        "input_text": input_text,
-        "status": JobStatus.PENDING,
-        "attempts": 0,
-        "run_attempts": 0,
-        "retries": 0,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        "total_tokens": 0,
-        "idempotency_key": idempotency_key,
-        "request_hash": request_hash,
-        "callback_url": callback_url,
-        "webhook_attempts": 0,
-        "owner": owner,
-        "created_at": now,
-        "updated_at": now,
-    }
+    values = _row(new_job_id(), NewJob(input_text, callback_url, owner), utcnow())
+    values.update(idempotency_key=idempotency_key, request_hash=request_hash)
     try:
         with write_transaction() as session:
             if idempotency_key is not None:
@@ -72,6 +57,101 @@ def create_job(
 
 def _keyed(owner: str, idempotency_key: str) -> Any:
     return select(Job).where(Job.owner == owner, Job.idempotency_key == idempotency_key)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to create: its input, where to report its end, and the API key name that sent it."""
+
+    input_text: str
+    callback_url: str | None = None
+    owner: str = ""
+
+
+# Ids of a keyed batch after its first job: uuid5(this namespace, "<first id>:<index>").
+_BATCH_IDS = uuid.UUID("5b0f3b52-9c1e-4a57-8d0e-6a1f2f1b7c3d")
+
+
+def batch_job_ids(first_id: str, count: int) -> list[str]:
+    """The ids of a keyed batch of `count` jobs whose first job has `first_id`.
+
+    Only the first job of a batch carries its Idempotency-Key (the key is unique per owner);
+    the others' ids follow from the first one's, so a replay finds them all from the key.
+    The first id is random, so nobody can predict the others before the batch exists.
+    """
+    return [first_id] + [str(uuid.uuid5(_BATCH_IDS, f"{first_id}:{index}")) for index in range(1, count)]
+
+
+def _row(job_id: str, job: NewJob, now: datetime) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "input_text": job.input_text,
+        "status": JobStatus.PENDING,
+        "attempts": 0,
+        "run_attempts": 0,
+        "retries": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "owner": job.owner,
+        "idempotency_key": None,
+        "request_hash": None,
+        "callback_url": job.callback_url,
+        "webhook_attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def create_jobs(
+    jobs: Sequence[NewJob], idempotency_key: str | None = None, request_hash: str | None = None
+) -> tuple[list[str], bool]:
+    """Insert pending jobs in one INSERT and one transaction: all of them, or none.
+
+    With a key (a batch's, owned by the first job's owner): the first job carries it, and a
+    key seen before returns that batch's ids instead (IdempotencyConflict if its
+    request_hash differs). Returns the ids, in order, and whether they were created now.
+    """
+    if not jobs:
+        return [], True
+    keyed = idempotency_key is not None
+    ids = batch_job_ids(new_job_id(), len(jobs)) if keyed else [new_job_id() for _ in jobs]
+    now = utcnow()
+    rows = [_row(job_id, job, now) for job_id, job in zip(ids, jobs, strict=True)]
+    rows[0].update(idempotency_key=idempotency_key, request_hash=request_hash)
+    owner = jobs[0].owner
+    try:
+        with write_transaction() as session:
+            if idempotency_key is not None:
+                earlier = _batch_for_key(session, owner, idempotency_key, request_hash, len(jobs))
+                if earlier is not None:
+                    return earlier, False
+            # A Core INSERT of every row at once: one statement, one commit, no unit of work.
+            session.execute(insert(Job.__table__), rows)
+    except IntegrityError:
+        # Another process committed the same key between our check and our insert.
+        if idempotency_key is None:
+            raise
+        earlier = _batch_for_key(db.session, owner, idempotency_key, request_hash, len(jobs))
+        if earlier is None:
+            raise
+        return earlier, False
+    return ids, True
+
+
+def _batch_for_key(
+    session: Any, owner: str, idempotency_key: str, request_hash: str | None, count: int
+) -> list[str] | None:
+    statement = select(Job.id, Job.request_hash).where(
+        Job.owner == owner, Job.idempotency_key == idempotency_key
+    )
+    earlier = session.execute(statement).first()
+    if earlier is None:
+        return None
+    if earlier.request_hash != request_hash:
+        raise IdempotencyConflict(idempotency_key, earlier.id)
+    # The same hash is the same body, so the same number of jobs.
+    return batch_job_ids(earlier.id, count)
 
 
 def _replayed(existing: Job, idempotency_key: str, request_hash: str | None) -> tuple[Job, bool]:

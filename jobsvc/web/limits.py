@@ -76,6 +76,10 @@ def init_app(app: Flask, blueprint: Blueprint) -> None:
     """Apply RATE_LIMIT to every request of `blueprint`; trust PROXY_FIX proxies for addresses."""
     if app.config["PROXY_FIX"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX"])  # type: ignore[method-assign]
+    if not app.config["RATE_LIMIT"] and not app.config["API_KEYS"]:
+        # Nothing to count (no budget, no keys to guess): no Limiter in the request path at
+        # all, as it costs CPU on every request.
+        return
     app.config.update(
         RATELIMIT_STORAGE_URI=limiter_storage_uri(app.config["REDIS_URL"]),
         # `limits` hands these to redis-py's from_url: the same TLS settings as every other client.
@@ -87,8 +91,6 @@ def init_app(app: Flask, blueprint: Blueprint) -> None:
     )
     # One Limiter per app, like the Api: each keeps its own storage.
     limiter = Limiter(key_func=rate_limit_key, app=app)
-    limiter.limit(
-        lambda: current_app.config["RATE_LIMIT"] or "1/second",
-        exempt_when=lambda: not current_app.config["RATE_LIMIT"],
-    )(blueprint)
     app.extensions["jobsvc.limiter"] = limiter
+    if app.config["RATE_LIMIT"]:
+        limiter.limit(lambda: current_app.config["RATE_LIMIT"])(blueprint)

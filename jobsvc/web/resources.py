@@ -11,11 +11,13 @@ from flask_smorest import Blueprint, abort
 
 from jobsvc.core import store
 from jobsvc.core.models import Job
-from jobsvc.core.service import cancel_job, retry_job, submit_job, wait_for_job
+from jobsvc.core.service import cancel_job, retry_job, submit_job, submit_jobs, wait_for_job
 from jobsvc.errors import JobNotFound
 from jobsvc.web import limits
 from jobsvc.web.auth import api_client, new_job_owner, owner_filter
 from jobsvc.web.schemas import (
+    JobBatchCreatedSchema,
+    JobBatchCreateSchema,
     JobCreatedSchema,
     JobCreateSchema,
     JobListItemSchema,
@@ -162,6 +164,37 @@ class Jobs(MethodView):
         if not created:
             headers["Idempotent-Replayed"] = "true"
         return {"event_id": job.id}, 201, headers
+
+
+@blp.route("/batch", strict_slashes=False)
+class JobBatch(MethodView):
+    """Many jobs in one request."""
+
+    @blp.doc(parameters=[IDEMPOTENCY_HEADER], operationId="submitJobs")
+    @blp.arguments(JobBatchCreateSchema)
+    @blp.response(
+        201,
+        JobBatchCreatedSchema,
+        headers={
+            "Idempotent-Replayed": {
+                "description": "`true` when an Idempotency-Key replayed an earlier batch's jobs.",
+                "schema": {"type": "string"},
+            },
+        },
+    )
+    @errors(400, 413, 415, 409, 429)
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, list[str]], int, dict[str, str]]:
+        """Submit up to MAX_BATCH_ITEMS documents at once: all are accepted, or none."""
+        items = [(item["input_text"], item.get("callback_url")) for item in body["items"]]
+        ids, created = submit_jobs(items, _idempotency_key(), owner=new_job_owner())
+        return {"event_ids": ids}, 201, {} if created else {"Idempotent-Replayed": "true"}
+
+
+@blp.before_request
+def _batch_body_limit() -> None:
+    # A batch carries many documents: its own size limit instead of one document's.
+    if request.endpoint == "jobs.JobBatch":
+        request.max_content_length = current_app.config["MAX_BATCH_BYTES"]
 
 
 EVENT_ID_PARAMETER = {

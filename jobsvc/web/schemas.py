@@ -73,6 +73,38 @@ class JobCreatedSchema(Schema):
     )
 
 
+class JobBatchCreateSchema(Schema):
+    """The body of `POST /jobs/batch`."""
+
+    class Meta:
+        unknown = RAISE
+
+    items = fields.List(
+        fields.Nested(JobCreateSchema),
+        required=True,
+        metadata={
+            "description": "The jobs to submit, each as the body of POST /jobs/; 1 to MAX_BATCH_ITEMS "
+            "(default 1,000). One invalid item refuses the whole batch; `errors` names its index."
+        },
+    )
+
+    @validates("items")
+    def _check_items(self, value: list[Any], **_: Any) -> None:
+        limit = current_app.config["MAX_BATCH_ITEMS"]
+        if not 1 <= len(value) <= limit:
+            raise ValidationError(f"items has {len(value)} jobs; send 1 to {limit} (MAX_BATCH_ITEMS).")
+
+
+class JobBatchCreatedSchema(Schema):
+    """The answer to `POST /jobs/batch`."""
+
+    event_ids = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "The jobs' ids, in the order of the items.", "example": [EXAMPLE_ID]},
+    )
+
+
 EXCERPT_CHARS = 200
 
 
