@@ -1,4 +1,4 @@
-"""The RQ dashboard at /rq, on the app's own Redis, behind HTTP basic auth.
+"""The RQ dashboard at /rq, on the app's own Redis, behind HTTP basic auth (the admin at /admin too).
 
 rq-dashboard's blueprint is one module-level object shared by every app in the process,
 so nothing is attached to it here: the guard is a before-request hook on each app.
@@ -13,6 +13,8 @@ import rq_dashboard
 from flask import Flask, Response, current_app, request
 from flask_smorest import abort
 
+from jobsvc.web import admin
+
 PREFIX = "/rq"
 
 
@@ -24,13 +26,13 @@ def _is_loopback(address: str | None) -> bool:
 
 
 def _guard() -> Response | None:
-    if request.blueprint != rq_dashboard.blueprint.name:
+    if request.blueprint != rq_dashboard.blueprint.name and request.blueprint not in admin.BLUEPRINTS:
         return None
     password = current_app.config["ADMIN_PASSWORD"]
     if not password:
         if _is_loopback(request.remote_addr):
             return None
-        abort(403, message="The RQ dashboard answers only loopback requests until ADMIN_PASSWORD is set.")
+        abort(403, message="/rq and /admin answer only loopback requests until ADMIN_PASSWORD is set.")
     auth = request.authorization
     given_user = (auth.username or "") if auth else ""
     given_password = (auth.password or "") if auth else ""
@@ -40,7 +42,7 @@ def _guard() -> Response | None:
     if not (user_ok and password_ok):
         abort(
             401,
-            message="The RQ dashboard needs ADMIN_USERNAME and ADMIN_PASSWORD (HTTP basic auth).",
+            message="/rq and /admin need ADMIN_USERNAME and ADMIN_PASSWORD (HTTP basic auth).",
             headers={"WWW-Authenticate": 'Basic realm="jobsvc admin"'},
         )
     return None
