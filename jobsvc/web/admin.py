@@ -183,6 +183,6 @@ class Home(AdminIndexView):
 def init_app(app: Flask) -> None:
     """Mount the admin at /admin/ on this app: a fresh Admin and views for every app."""
     admin = Admin(app, name="jobsvc admin", index_view=Home(name="Home", url=PREFIX, endpoint=INDEX_ENDPOINT))
-    admin.add_view(JobAdmin(Job, db.session, name="Jobs", endpoint=JOBS_ENDPOINT, url=f"{PREFIX}/jobs"))
+    admin.add_view(JobAdmin(Job, db, name="Jobs", endpoint=JOBS_ENDPOINT, url=f"{PREFIX}/jobs"))
     admin.add_link(MenuLink("Console", url="/"))
     admin.add_link(MenuLink("Queues", url="/rq/"))
