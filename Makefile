@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 -include .env
 PORT ?= 8000
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run test bench screenshots lint format clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: install ## Measure the real stack under load and print a markdown table (
 		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; } || true
 	@command -v wrk >/dev/null || echo "wrk is not installed (apt-get install wrk): ingest will be skipped"
 	$(BIN)/python bench/run.py
+
+screenshots: install ## Refresh docs/console.png and docs/admin.png from the real pages (needs chromium)
+	$(BIN)/python scripts/screenshots.py
 
 lint: install
 	$(BIN)/ruff check .

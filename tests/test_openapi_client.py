@@ -102,15 +102,12 @@ def test_a_generated_client_submits_polls_and_lists_jobs(generated_client, gunic
     text = f"Wear gloves when you handle raw meat. Sample {uuid.uuid4()}."
 
     created = submit_job.sync(client=client, body=models.JobCreate(input_text=text))
-    job = wait_for(
-        lambda: (
-            (j := get_job.sync(client=client, event_id=created.event_id, wait=25)).status.value
-            in {"succeeded", "failed", "canceled"}
-            and j
-        ),
-        timeout=60,
-        what="the job, through the generated client",
-    )
+
+    def finished():
+        job = get_job.sync(client=client, event_id=created.event_id, wait=25)
+        return job if job.status.value in {"succeeded", "failed", "canceled"} else None
+
+    job = wait_for(finished, timeout=60, what="the job, through the generated client")
     listed = list_jobs.sync(client=client, status=models.ListJobsStatus.SUCCEEDED, page_size=50)
 
     assert job.status.value == "succeeded" and job.checklist.startswith("- ")

@@ -24,6 +24,7 @@ from flask_admin.contrib.sqla.filters import (
 )
 from flask_admin.form import SecureForm
 from flask_admin.menu import MenuLink
+from flask_admin.model.typefmt import BASE_FORMATTERS, EXPORT_FORMATTERS
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -75,6 +76,10 @@ class CreatedBefore(DateTimeSmallerFilter):
         return _utc(super().clean(value))
 
 
+def _when(view: Any, value: datetime, name: str) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _excerpt(view: Any, context: Any, job: Job, name: str) -> str:
     text = " ".join(job.input_text.split())
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
@@ -102,6 +107,10 @@ class JobAdmin(ModelView):
     page_size = 20
     can_set_page_size = True
 
+    # Instants to the second, in UTC, on screen; exports keep the full ISO 8601 value.
+    column_type_formatters: ClassVar[dict[type, Any]] = {**BASE_FORMATTERS, datetime: _when}
+    column_type_formatters_detail: ClassVar[dict[type, Any]] = {**BASE_FORMATTERS, datetime: _when}
+    column_type_formatters_export: ClassVar[dict[type, Any]] = dict(EXPORT_FORMATTERS)
     column_list = ("created_at", "status", "provider", "attempts", "excerpt")
     column_labels: ClassVar[dict[str, str]] = {
         "created_at": "Created",

@@ -277,12 +277,12 @@
 
   // --- Recent jobs ---------------------------------------------------------------------
 
-  function button(text, label, onClick, secondary = true) {
+  function button(text, label, onClick, className = "secondary small") {
     const element = document.createElement("button");
     element.type = "button";
     element.textContent = text;
     element.setAttribute("aria-label", label);
-    if (secondary) element.className = "secondary";
+    element.className = className;
     element.addEventListener("click", onClick);
     return element;
   }
@@ -309,14 +309,15 @@
     li.append(head, excerpt);
     if (job.error) {
       const error = document.createElement("p");
-      error.className = "message error";
+      // A failed job's error says what to change; a canceled one's is only a note.
+      error.className = job.status === "failed" ? "message error" : "message note";
       error.textContent = job.error;
       li.append(error);
     }
     const actions = document.createElement("div");
     actions.className = "row";
     const short = job.id.slice(0, 8);
-    actions.append(button("Open", `Open job ${short}`, () => watch(job.id, true), false));
+    actions.append(button("Open", `Open job ${short}`, () => watch(job.id, true), "small"));
     if (["pending", "running"].includes(job.status)) {
       actions.append(button("Cancel", `Cancel job ${short}`, () => act(job.id, "cancel")));
     }
