@@ -13,7 +13,7 @@ INSTALLED := $(VENV)/.installed
 -include .env
 PORT ?= 8000
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run test bench screenshots lint format clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) 2>/dev/null || $(PYENV_PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench: install ## Measure the real stack under load, then the offline provider's
 	$(BIN)/python bench/run.py
 	@echo
 	$(BIN)/python bench/quality/evaluate.py
+
+screenshots: install ## Refresh docs/console.png and docs/admin.png from the real pages (needs chromium)
+	$(BIN)/python scripts/screenshots.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from jobsvc import cli, logs
 from jobsvc.config import database_url, instance_path, read_settings, redis_url
 from jobsvc.core import database, queue
 from jobsvc.extensions import db
-from jobsvc.web import admin_guard, dashboard, errors, health, limits, resources
+from jobsvc.web import admin, admin_guard, console, dashboard, errors, health, limits, resources
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -59,6 +59,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cli.init_app(app)
     admin_guard.init_app(app)
     dashboard.init_app(app)
+    admin.init_app(app)
+    app.register_blueprint(console.bp)
     health.init_app(app)
     api = Api(app)
     errors.init_app(app)

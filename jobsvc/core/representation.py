@@ -11,6 +11,31 @@ EXAMPLE_TEXT = (
     "All staff must wash their hands before handling food. Raw meat is stored on the "
     "lowest shelf. Label every container with the date it was opened."
 )
+EXAMPLE_CHECKLIST = (
+    "- Wash hands before handling food\n"
+    "- Store raw meat on the lowest shelf\n"
+    "- Label every container with the date it was opened"
+)
+# A finished job as GET /jobs/<event_id>/ answers it: the example in the API docs.
+EXAMPLE_JOB = {
+    "id": EXAMPLE_ID,
+    "input_text": EXAMPLE_TEXT,
+    "status": "succeeded",
+    "summary": "Staff wash their hands before touching food, keep raw meat on the lowest shelf "
+    "and date every opened container.",
+    "checklist": EXAMPLE_CHECKLIST,
+    "error": None,
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "attempts": 1,
+    "retries": 0,
+    "webhook": None,
+    "usage": {"prompt_tokens": 182, "completion_tokens": 61, "total_tokens": 243},
+    "created_at": "2026-11-30T09:15:02.418000+00:00",
+    "updated_at": "2026-11-30T09:15:05.903000+00:00",
+    "started_at": "2026-11-30T09:15:02.611000+00:00",
+    "finished_at": "2026-11-30T09:15:05.903000+00:00",
+}
 
 
 class WebhookSchema(Schema):
@@ -47,7 +72,7 @@ class JobSchema(Schema):
         allow_none=True,
         metadata={
             "description": "Step 2's output: a markdown bullet list, one `- item` per line.",
-            "example": "- Wash hands before handling food\n- Label containers with the opening date",
+            "example": EXAMPLE_CHECKLIST,
         },
     )
     checklist_items = fields.List(

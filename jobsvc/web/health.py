@@ -91,11 +91,22 @@ def _workers() -> str:
     return f"{count} seen recently"
 
 
+EXAMPLE_READINESS = {
+    "status": "ready",
+    "checks": {
+        "database": {"ok": True, "ms": 0.41, "detail": "answers"},
+        "redis": {"ok": True, "ms": 0.23, "detail": "answers"},
+        "workers": {"ok": True, "ms": 0.31, "detail": "2 seen recently"},
+    },
+}
+
+
 @blp.route("/healthz")
 class Liveness(MethodView):
     """Liveness."""
 
-    @blp.response(200, LivenessSchema)
+    @blp.doc(operationId="checkLiveness")
+    @blp.response(200, LivenessSchema, example={"status": "ok"})
     def get(self) -> dict[str, str]:
         """The process answers; nothing else is checked."""
         return {"status": "ok"}
@@ -105,7 +116,8 @@ class Liveness(MethodView):
 class Readiness(MethodView):
     """Readiness."""
 
-    @blp.response(200, ReadinessSchema)
+    @blp.doc(operationId="checkReadiness")
+    @blp.response(200, ReadinessSchema, example=EXAMPLE_READINESS)
     @blp.alt_response(503, schema=ReadinessSchema, description="This process's database does not answer.")
     def get(self) -> tuple[dict[str, Any], int]:
         """Ready when the database answers; Redis and workers are reported, not required."""

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint, abort
 
 from jobsvc.core import store
 from jobsvc.core.models import Job
+from jobsvc.core.representation import EXAMPLE_ID, EXAMPLE_JOB, EXAMPLE_TEXT
 from jobsvc.core.service import cancel_job, retry_job, submit_job, submit_jobs, wait_for_job
 from jobsvc.errors import JobNotFound
 from jobsvc.web import limits
@@ -44,6 +45,20 @@ ERRORS = {
     429: "Too many requests (RATE_LIMIT), failed authentications (AUTH_FAILURE_LIMIT) or waiting jobs "
     "(MAX_PENDING_JOBS); see Retry-After.",
 }
+# Examples for the API docs (Swagger UI's "Try it out" starts from them).
+EXAMPLE_LISTED_JOB = {**EXAMPLE_JOB, "input_text": None, "input_excerpt": EXAMPLE_TEXT}
+EXAMPLE_CANCELED_JOB = {
+    **EXAMPLE_JOB,
+    "status": "canceled",
+    "summary": None,
+    "checklist": None,
+    "provider": None,
+    "model": None,
+    "attempts": 0,
+    "usage": None,
+    "started_at": None,
+}
+EXAMPLE_RETRIED_JOB = {**EXAMPLE_CANCELED_JOB, "status": "pending", "retries": 1, "finished_at": None}
 MAX_OFFSET = 2**53
 # What an unfinished job's answer suggests as the next poll, in seconds.
 POLL_AGAIN_SECONDS = 2
@@ -121,8 +136,9 @@ def _find_job(event_id: str) -> Job:
 class Jobs(MethodView):
     """The collection of jobs."""
 
+    @blp.doc(operationId="listJobs")
     @blp.arguments(JobListQuerySchema, location="query")
-    @blp.response(200, JobListItemSchema(many=True))
+    @blp.response(200, JobListItemSchema(many=True), example=[EXAMPLE_LISTED_JOB])
     @errors()
     @blp.paginate()
     def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[ListedJob]:
@@ -141,11 +157,12 @@ class Jobs(MethodView):
         pagination_parameters.item_count = total
         return [ListedJob(job, filters["include_input"]) for job in jobs]
 
-    @blp.doc(parameters=[IDEMPOTENCY_HEADER])
-    @blp.arguments(JobCreateSchema)
+    @blp.doc(operationId="submitJob", parameters=[IDEMPOTENCY_HEADER])
+    @blp.arguments(JobCreateSchema, example={"input_text": EXAMPLE_TEXT})
     @blp.response(
         201,
         JobCreatedSchema,
+        example={"event_id": EXAMPLE_ID},
         headers={
             "Location": {"description": "URL of the new job.", "schema": {"type": "string"}},
             "Idempotent-Replayed": {
@@ -211,10 +228,12 @@ class JobItem(MethodView):
     """One job."""
 
     @blp.etag
+    @blp.doc(operationId="getJob")
     @blp.arguments(JobWaitQuerySchema, location="query")
     @blp.response(
         200,
         JobSchema,
+        example=EXAMPLE_JOB,
         headers={
             "Retry-After": {
                 "description": "On unfinished jobs: seconds until a poll is worth it.",
@@ -236,7 +255,8 @@ class JobItem(MethodView):
 class JobCancel(MethodView):
     """Canceling a job."""
 
-    @blp.response(200, JobSchema)
+    @blp.doc(operationId="cancelJob")
+    @blp.response(200, JobSchema, example=EXAMPLE_CANCELED_JOB)
     @errors(404, 409)
     def post(self, event_id: str) -> Job:
         """Cancel a pending job or stop a running one; its status becomes `canceled`."""
@@ -247,7 +267,8 @@ class JobCancel(MethodView):
 class JobRetry(MethodView):
     """Retrying a job."""
 
-    @blp.response(200, JobSchema)
+    @blp.doc(operationId="retryJob")
+    @blp.response(200, JobSchema, example=EXAMPLE_RETRIED_JOB)
     @errors(404, 409)
     def post(self, event_id: str) -> Job:
         """Run a failed or canceled job again, same id, resuming from its summary if it has one."""

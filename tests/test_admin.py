@@ -1,0 +1,108 @@
+"""The admin at /admin/ without a browser: its guard, its CSRF tokens, and what it cannot change."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from jobsvc.core.models import Job
+from jobsvc.web.admin import JobAdmin
+from tests.conftest import fresh_app
+from tests.support import submit
+
+OUTSIDER = {"REMOTE_ADDR": "203.0.113.7"}
+OPERATOR = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret").decode()}
+
+
+@pytest.fixture
+def locked(stack_env, tmp_path):
+    """An app with ADMIN_PASSWORD set, on an empty database and a queue nobody listens on."""
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/a.sqlite3", "QUEUE_NAME": "unattended"}
+    return fresh_app({**env, "ADMIN_PASSWORD": "s3cret"}).test_client()
+
+
+@pytest.fixture
+def open_admin(stack_env, tmp_path):
+    """An app without ADMIN_PASSWORD."""
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/o.sqlite3", "QUEUE_NAME": "unattended"}
+    return fresh_app(env).test_client()
+
+
+def csrf_token(page: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/jobs/", "/admin/jobs/export/csv/", "/admin/static/admin/js/actions.js"]
+)
+def test_with_a_password_the_admin_needs_basic_auth_like_rq(locked, path):
+    refused = locked.get(path, environ_base=OUTSIDER)
+
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert locked.get(path, headers=OPERATOR, environ_base=OUTSIDER).status_code in {200, 302}
+
+
+def test_without_a_password_the_admin_answers_only_loopback(open_admin):
+    assert open_admin.get("/admin/jobs/").status_code == 200
+    response = open_admin.get("/admin/jobs/", environ_base=OUTSIDER)
+    assert response.status_code == 403
+    assert "ADMIN_PASSWORD" in response.get_json()["message"]
+
+
+def test_a_bulk_action_without_its_csrf_token_changes_nothing(locked):
+    event_id = submit(locked, "Wear a hairnet.")
+
+    locked.post("/admin/jobs/action/", data={"action": "cancel", "rowid": event_id}, headers=OPERATOR)
+
+    assert locked.get(f"/jobs/{event_id}/").get_json()["status"] == "pending"
+
+
+def test_a_bulk_cancel_with_its_token_cancels_through_the_service(locked):
+    event_id = submit(locked, "Wear a hairnet.")
+    token = csrf_token(locked.get("/admin/jobs/", headers=OPERATOR).get_data(as_text=True))
+
+    response = locked.post(
+        "/admin/jobs/action/",
+        data={"action": "cancel", "rowid": event_id, "csrf_token": token},
+        headers=OPERATOR,
+    )
+
+    assert response.status_code == 302
+    assert locked.get(f"/jobs/{event_id}/").get_json()["status"] == "canceled"
+
+
+def test_the_detail_view_shows_every_field(locked):
+    event_id = submit(locked, "Wear a hairnet.")
+
+    page = locked.get(f"/admin/jobs/details/?id={event_id}", headers=OPERATOR).get_data(as_text=True)
+
+    for column in Job.__table__.columns:
+        label = JobAdmin.column_labels.get(column.key, column.key.replace("_", " ").title())
+        assert f"<b>{label}</b>" in page, label
+    assert event_id in page and "Wear a hairnet." in page
+
+
+@pytest.mark.parametrize("path", ["/admin/jobs/new/", "/admin/jobs/edit/?id={id}"])
+def test_jobs_cannot_be_created_or_edited_from_the_admin(locked, path):
+    event_id = submit(locked, "Wear a hairnet.")
+
+    response = locked.get(path.format(id=event_id), headers=OPERATOR)
+
+    assert response.status_code in {302, 403, 404}
+    assert "<form" not in response.get_data(as_text=True) or "input_text" not in response.get_data(
+        as_text=True
+    )
+
+
+def test_jobs_cannot_be_deleted_from_the_admin(locked):
+    event_id = submit(locked, "Wear a hairnet.")
+    token = csrf_token(locked.get("/admin/jobs/", headers=OPERATOR).get_data(as_text=True))
+
+    locked.post("/admin/jobs/delete/", data={"id": event_id, "csrf_token": token}, headers=OPERATOR)
+
+    assert locked.get(f"/jobs/{event_id}/").status_code == 200
