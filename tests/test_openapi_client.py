@@ -16,6 +16,7 @@ from tests.support import wait_for
 
 OPERATION_IDS = {
     ("post", "/jobs/"): "submitJob",
+    ("post", "/jobs/batch"): "submitJobs",
     ("get", "/jobs/"): "listJobs",
     ("get", "/jobs/{event_id}/"): "getJob",
     ("post", "/jobs/{event_id}/cancel"): "cancelJob",

@@ -154,11 +154,11 @@ def test_the_rate_limiter_counts_in_the_tls_redis(tls_env):
 
 
 def test_the_dashboard_reads_the_tls_redis(tls_env):
-    env = {**tls_env, "REDIS_TLS_VERIFY": "false"}
+    env = {**tls_env, "REDIS_TLS_VERIFY": "false", "ADMIN_PASSWORD": "s3cret"}
     client = fresh_app(env).test_client()
     assert client.post("/jobs/", json={"input_text": "Register the queue."}).status_code == 201
 
-    response = client.get("/rq/0/data/queues.json")
+    response = client.get("/rq/0/data/queues.json", auth=("admin", "s3cret"))
 
     assert response.status_code == 200
     assert env["QUEUE_NAME"] in [queue["name"] for queue in response.get_json()["queues"]]

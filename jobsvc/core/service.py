@@ -131,11 +131,10 @@ def _accept_together(entries: list[Entry[NewJob]]) -> None:
 
 
 def _enqueue_accepted(job_ids: list[str], jobs: Sequence[NewJob]) -> None:
-    """Queue committed jobs and count them, in one Redis round trip; one log line for them all."""
+    """Queue committed jobs and count them, in one Redis round trip."""
     by_client = Counter(job.owner for job in jobs)
-    for client in by_client:
-        ids = [job_id for job_id, job in zip(job_ids, jobs, strict=True) if job.owner == client]
-        log.info("jobs %s status=pending attempt=0 client=%s", ",".join(ids), client or "-")
+    for job_id, job in zip(job_ids, jobs, strict=True):
+        log.info("job %s status=pending attempt=0 client=%s", job_id, job.owner or "-")
     try:
         pipeline = get_redis().pipeline()
         enqueue_jobs(job_ids, pipeline)

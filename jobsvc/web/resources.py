@@ -45,6 +45,7 @@ ERRORS = {
     429: "Too many requests (RATE_LIMIT), failed authentications (AUTH_FAILURE_LIMIT) or waiting jobs "
     "(MAX_PENDING_JOBS); see Retry-After.",
 }
+EXAMPLE_CALLBACK = "https://example.com/hooks/jobsvc"
 # Examples for the API docs (Swagger UI's "Try it out" starts from them).
 EXAMPLE_LISTED_JOB = {**EXAMPLE_JOB, "input_text": None, "input_excerpt": EXAMPLE_TEXT}
 EXAMPLE_CANCELED_JOB = {
@@ -188,10 +189,19 @@ class JobBatch(MethodView):
     """Many jobs in one request."""
 
     @blp.doc(parameters=[IDEMPOTENCY_HEADER], operationId="submitJobs")
-    @blp.arguments(JobBatchCreateSchema)
+    @blp.arguments(
+        JobBatchCreateSchema,
+        example={
+            "items": [
+                {"input_text": EXAMPLE_TEXT},
+                {"input_text": "Lock the server room. Log every visitor.", "callback_url": EXAMPLE_CALLBACK},
+            ]
+        },
+    )
     @blp.response(
         201,
         JobBatchCreatedSchema,
+        example={"event_ids": [EXAMPLE_ID, "9b2d4c1a-0f3e-4d5b-8a6c-2e1f0b9d7c35"]},
         headers={
             "Idempotent-Replayed": {
                 "description": "`true` when an Idempotency-Key replayed an earlier batch's jobs.",
