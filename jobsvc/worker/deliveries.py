@@ -4,8 +4,8 @@ The job row is the outbox: `webhook_due_at` is set when the job ends (with a cal
 and says when the next attempt is due. A delivery claims the due attempt (so one sender
 runs at a time, and a sender that dies leaves it due again once the claim runs out), sends
 the job as it is now, and records the outcome: delivered, due again after the next
-WEBHOOK_RETRY_DELAYS delay, or given up. RQ's scheduler carries the retries; the
-reconciler re-queues any due delivery that Redis lost. Delivery is at least once: a
+WEBHOOK_RETRY_DELAYS delay, or given up. The reconciler queues every delivery that is
+due and not queued: retries, and whatever Redis lost. Delivery is at least once: a
 sender killed mid-attempt means the receiver may see that attempt again, with the same
 `webhook-id`.
 
@@ -29,6 +29,7 @@ import hmac
 import json
 import logging
 import math
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,7 +43,6 @@ from flask import current_app
 from jobsvc.core import store
 from jobsvc.core.destinations import Destination, check_destination
 from jobsvc.core.models import utcnow
-from jobsvc.core.queue import enqueue_delivery
 from jobsvc.core.representation import JobSchema
 from jobsvc.errors import UnsafeDestination
 
@@ -111,10 +111,10 @@ def deliver_webhook(job_id: str) -> str:
         next_due = utcnow() + timedelta(seconds=delay) if delay is not None else None
         store.record_webhook_attempt(job_id, job.retries, error=error, next_due=next_due)
         log.warning("job %s webhook attempt %d failed: %s", job_id, attempt, error)
-        if delay is None:
-            return "given up"
-        enqueue_delivery(job_id, delay=delay)
-        return "failed"
+        # The retry is not queued from here: RQ deletes a finished job of result_ttl=0 by its
+        # id, which would take a retry queued under that same id with it. The row says when
+        # it is due, and the reconciler queues it then.
+        return "given up" if delay is None else "failed"
 
 
 def _attempt(
@@ -143,16 +143,24 @@ class Answer:
     bytes_read: int
 
 
-def send(destination: Destination, body: bytes, headers: dict[str, str], deadline: float) -> Answer:
+def send(
+    destination: Destination,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Answer:
     """POST `body` to the vetted destination, ending by `deadline` (time.monotonic()).
 
     No proxy from the environment, no redirect, no second lookup of the name: the socket
     goes to `destination.address`, while the URL's host still names the server in the
-    Host header, the TLS server name and the certificate check.
+    Host header, the TLS server name and the certificate check (against `ssl_context`,
+    by default the certifi roots).
     """
     backend = _PinnedBackend(destination.address, deadline)
     left = max(deadline - time.monotonic(), 0.001)
-    ssl_context = httpx.create_ssl_context(trust_env=False)
+    if ssl_context is None:
+        ssl_context = httpx.create_ssl_context(trust_env=False)
     with (
         httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend, retries=0) as pool,
         pool.stream(
