@@ -305,3 +305,16 @@ def test_https_refuses_a_certificate_for_another_host(tls_receiver, names):
         send(destination, b"{}", {}, time.monotonic() + 5, ssl_context=client_context)
 
     assert receiver.requests == []
+
+
+def test_a_delivery_sends_nothing_once_the_job_runs_again(delivery_app, raw_receiver):
+    receiver = raw_receiver(answer(204))
+    job_id = ended_job(delivery_app, receiver.url)
+    with delivery_app.app_context():
+        assert store.reopen_job(job_id)  # retried before its delivery ran: not terminal now
+
+    outcome, webhook = attempt(delivery_app, job_id)
+
+    assert outcome == "nothing due"
+    assert receiver.requests == []
+    assert (webhook["state"], webhook["attempts"]) == ("pending", 0)

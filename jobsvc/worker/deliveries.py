@@ -24,6 +24,7 @@ answer" or the HTTP status, never why a connection failed (that would be a port 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -101,7 +102,7 @@ def deliver_webhook(job_id: str) -> str:
             "webhook-signature": sign(config["WEBHOOK_SECRET"], msg_id, timestamp, body),
         }
         attempt = job.webhook_attempts + 1
-        error = _attempt(job.callback_url, body, headers, config["WEBHOOK_ALLOW_PRIVATE"], timeout)
+        error = _attempt(job.id, job.callback_url, body, headers, config["WEBHOOK_ALLOW_PRIVATE"], timeout)
         if error is None:
             store.record_webhook_attempt(job_id, job.retries, error=None, next_due=None)
             log.info("job %s webhook %s delivered on attempt %d", job_id, msg_id, attempt)
@@ -118,9 +119,12 @@ def deliver_webhook(job_id: str) -> str:
 
 
 def _attempt(
-    url: str, body: bytes, headers: dict[str, str], allow_private: bool, timeout: float
+    job_id: str, url: str, body: bytes, headers: dict[str, str], allow_private: bool, timeout: float
 ) -> str | None:
-    """Send once; None when the receiver answered 2xx, else the reason to record."""
+    """Send once; None when the receiver answered 2xx, else the reason to record.
+
+    The log says what went wrong on the network; the recorded reason does not.
+    """
     deadline = time.monotonic() + timeout
     try:
         destination = check_destination(url, allow_private, timeout=timeout)
@@ -128,7 +132,7 @@ def _attempt(
     except UnsafeDestination as exc:
         return f"could not deliver: {exc}"
     except _NETWORK_ERRORS as exc:
-        log.info("webhook to %s: %s", url, type(exc).__name__)
+        log.info("job %s webhook: %s: %s", job_id, type(exc).__name__, exc)
         return NO_ANSWER
     if not 200 <= answer.status < 300:
         return f"{NO_ANSWER} (HTTP {answer.status})"
@@ -160,7 +164,7 @@ def send(
     backend = _PinnedBackend(destination.address, deadline)
     left = max(deadline - time.monotonic(), 0.001)
     if ssl_context is None:
-        ssl_context = httpx.create_ssl_context(trust_env=False)
+        ssl_context = _default_ssl_context()
     with (
         httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend, retries=0) as pool,
         pool.stream(
@@ -177,6 +181,12 @@ def send(
         except _AnswerTooLong:
             pass  # the status is all that counts; the rest of the answer is not read
         return Answer(status=response.status, bytes_read=backend.bytes_read)
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """The certifi roots, without SSL_CERT_FILE and friends from the environment; one per process."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 class _AnswerTooLong(Exception):
