@@ -8,6 +8,7 @@ that nothing here disturbs the rest of the suite.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from redis import Redis
 from rq import Queue
 
 from jobsvc.core import store
+from jobsvc.core.models import utcnow
 from tests.conftest import RedisProcess, fresh_app
 from tests.support import submit, wait_for, wait_for_job
 from tests.test_webhooks import SECRET, start_receiver, stop_receiver, verify
@@ -104,6 +106,49 @@ def webhook(app: Flask, event_id: str) -> dict[str, Any]:
 def delivered(app: Flask, event_id: str) -> dict[str, Any] | None:
     state = webhook(app, event_id)
     return state if state["state"] == "delivered" else None
+
+
+def ended(app: Flask, callback_url: str | None) -> str:
+    """A job that has just ended (canceled), with or without a callback_url."""
+    with app.app_context():
+        job, _ = store.create_job(f"Wear gloves ({uuid.uuid4()}).", callback_url=callback_url)
+        assert store.cancel_job(job.id)
+        return job.id
+
+
+def test_an_ended_job_owes_a_delivery_only_with_a_callback_url(outbox_app):
+    with_callback = ended(outbox_app, "http://127.0.0.1:9/hook")
+    without = ended(outbox_app, None)
+
+    with outbox_app.app_context():
+        owed = store.owed_webhooks(utcnow())
+
+    assert with_callback in owed
+    assert without not in owed
+
+
+def test_a_claimed_delivery_is_held_from_other_senders_until_the_claim_runs_out(outbox_app):
+    job_id = ended(outbox_app, "http://127.0.0.1:9/hook")
+
+    with outbox_app.app_context():
+        assert store.claim_webhook(job_id, hold_seconds=60) is not None
+        assert store.claim_webhook(job_id, hold_seconds=60) is None  # a second sender finds nothing due
+        assert job_id not in store.owed_webhooks(utcnow())
+        assert job_id in store.owed_webhooks(utcnow() + timedelta(seconds=61))  # the sender died
+
+
+def test_an_attempt_recorded_for_an_earlier_outcome_is_refused(outbox_app):
+    job_id = ended(outbox_app, "http://127.0.0.1:9/hook")
+    with outbox_app.app_context():
+        claimed = store.claim_webhook(job_id, hold_seconds=60)
+        assert claimed is not None and store.reopen_job(job_id)
+
+        # The attempt for outcome 0 ends after the job was retried: it must not count for the next one.
+        assert not store.record_webhook_attempt(job_id, claimed.retries, error=None, next_due=None)
+        job = store.get_job(job_id)
+
+    assert job is not None and job.webhook is not None
+    assert (job.webhook["state"], job.webhook["attempts"], job.webhook_due_at) == ("pending", 0, None)
 
 
 def test_a_job_that_ends_while_redis_is_down_is_delivered_once_redis_is_back(
