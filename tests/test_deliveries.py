@@ -7,12 +7,15 @@ delivery slot would; the receivers are real sockets on loopback.
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpcore
 import pytest
 from flask import Flask
 
@@ -27,8 +30,9 @@ SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWRlbGl2ZXJpZXM="
 class RawReceiver:
     """A TCP server on loopback that hands each connection to `handle` in a thread of its own."""
 
-    def __init__(self, handle: Callable[[socket.socket], None]) -> None:
+    def __init__(self, handle: Callable[[socket.socket], None], tls: ssl.SSLContext | None = None) -> None:
         self.handle = handle
+        self.tls = tls
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
@@ -48,9 +52,11 @@ class RawReceiver:
     def _run(self, conn: socket.socket) -> None:
         with conn:
             try:
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 self.requests.append(read_request(conn))
                 self.handle(conn)
-            except OSError as exc:
+            except OSError as exc:  # ssl.SSLError included
                 self.error = exc
             finally:
                 self.done.set()
@@ -79,8 +85,8 @@ def read_request(conn: socket.socket) -> bytes:
 def raw_receiver() -> Iterator[Callable[[Callable[[socket.socket], None]], RawReceiver]]:
     started: list[RawReceiver] = []
 
-    def start(handle: Callable[[socket.socket], None]) -> RawReceiver:
-        receiver = RawReceiver(handle)
+    def start(handle: Callable[[socket.socket], None], tls: ssl.SSLContext | None = None) -> RawReceiver:
+        receiver = RawReceiver(handle, tls)
         started.append(receiver)
         return receiver
 
@@ -242,3 +248,73 @@ def test_a_name_is_looked_up_once_and_the_vetted_address_is_the_one_connected(de
     assert outcome == "failed"
     assert lookups == ["rebind.example"]
     assert connections == [("93.184.216.34", 80)]
+
+
+@pytest.fixture
+def names(monkeypatch) -> dict[str, str]:
+    """Host names this test's resolver answers (with the given address); others resolve as usual."""
+    table: dict[str, str] = {}
+    real_lookup = socket.getaddrinfo
+
+    def lookup(host, port, *args, **kwargs):
+        if host in table:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (table[host], port))]
+        return real_lookup(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    return table
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, raw_receiver):
+    """An https receiver on loopback with a certificate for hooks.test, and a client context trusting it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+         "-out", str(cert), "-subj", "/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    server_names: list[str | None] = []
+    server_context.sni_callback = lambda sock, name, context: server_names.append(name)
+    receiver = raw_receiver(answer(204), tls=server_context)
+    receiver.server_names = server_names  # type: ignore[attr-defined]
+    return receiver, ssl.create_default_context(cafile=str(cert))
+
+
+def test_https_to_the_vetted_address_names_the_host_for_sni_and_the_certificate(tls_receiver, names):
+    receiver, client_context = tls_receiver
+    names["hooks.test"] = "127.0.0.1"
+    destination = check_destination(f"https://hooks.test:{receiver.port}/hook", allow_private=True)
+
+    reply = send(destination, b"{}", {}, time.monotonic() + 5, ssl_context=client_context)
+
+    assert reply.status == 204
+    assert receiver.server_names == ["hooks.test"]
+    assert f"Host: hooks.test:{receiver.port}".encode() in receiver.requests[0]
+
+
+def test_https_refuses_a_certificate_for_another_host(tls_receiver, names):
+    receiver, client_context = tls_receiver
+    names["other.test"] = "127.0.0.1"
+    destination = check_destination(f"https://other.test:{receiver.port}/hook", allow_private=True)
+
+    with pytest.raises(httpcore.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        send(destination, b"{}", {}, time.monotonic() + 5, ssl_context=client_context)
+
+    assert receiver.requests == []
+
+
+def test_a_delivery_sends_nothing_once_the_job_runs_again(delivery_app, raw_receiver):
+    receiver = raw_receiver(answer(204))
+    job_id = ended_job(delivery_app, receiver.url)
+    with delivery_app.app_context():
+        assert store.reopen_job(job_id)  # retried before its delivery ran: not terminal now
+
+    outcome, webhook = attempt(delivery_app, job_id)
+
+    assert outcome == "nothing due"
+    assert receiver.requests == []
+    assert (webhook["state"], webhook["attempts"]) == ("pending", 0)

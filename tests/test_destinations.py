@@ -30,6 +30,14 @@ def test_ipv6_forms_that_carry_a_private_ipv4_are_refused(url):
         check_destination(url, allow_private=False)
 
 
+@pytest.mark.parametrize(
+    "url", ["http://[::1/", "http://[not-an-address]/", "http://host:99999/", "http://host:x/"]
+)
+def test_a_broken_url_is_refused_as_unsafe_not_as_a_crash(url):
+    with pytest.raises(UnsafeDestination, match=r"not a valid URL|invalid port"):
+        check_destination(url, allow_private=True)
+
+
 @pytest.mark.parametrize("url", ["http://[2002:808:808::1]/", "https://[64:ff9b::808:808]/"])
 def test_ipv6_forms_that_carry_a_public_ipv4_pass(url):
     check_destination(url, allow_private=False)

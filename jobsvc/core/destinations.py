@@ -50,7 +50,11 @@ class Destination:
 
 def check_destination(url: str, allow_private: bool, timeout: float = DNS_TIMEOUT) -> Destination:
     """The vetted destination of `url`; raises UnsafeDestination if jobsvc must not send there."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - parsing it raises for a broken [IPv6] host
+    except ValueError:
+        raise UnsafeDestination("callback_url is not a valid URL.") from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise UnsafeDestination("callback_url must be an http or https URL with a host.")
     if parts.username is not None or parts.password is not None:

@@ -4,8 +4,8 @@ The job row is the outbox: `webhook_due_at` is set when the job ends (with a cal
 and says when the next attempt is due. A delivery claims the due attempt (so one sender
 runs at a time, and a sender that dies leaves it due again once the claim runs out), sends
 the job as it is now, and records the outcome: delivered, due again after the next
-WEBHOOK_RETRY_DELAYS delay, or given up. RQ's scheduler carries the retries; the
-reconciler re-queues any due delivery that Redis lost. Delivery is at least once: a
+WEBHOOK_RETRY_DELAYS delay, or given up. The reconciler queues every delivery that is
+due and not queued: retries, and whatever Redis lost. Delivery is at least once: a
 sender killed mid-attempt means the receiver may see that attempt again, with the same
 `webhook-id`.
 
@@ -24,11 +24,13 @@ answer" or the HTTP status, never why a connection failed (that would be a port 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import logging
 import math
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,7 +44,6 @@ from flask import current_app
 from jobsvc.core import store
 from jobsvc.core.destinations import Destination, check_destination
 from jobsvc.core.models import utcnow
-from jobsvc.core.queue import enqueue_delivery
 from jobsvc.core.representation import JobSchema
 from jobsvc.errors import UnsafeDestination
 
@@ -101,7 +102,7 @@ def deliver_webhook(job_id: str) -> str:
             "webhook-signature": sign(config["WEBHOOK_SECRET"], msg_id, timestamp, body),
         }
         attempt = job.webhook_attempts + 1
-        error = _attempt(job.callback_url, body, headers, config["WEBHOOK_ALLOW_PRIVATE"], timeout)
+        error = _attempt(job.id, job.callback_url, body, headers, config["WEBHOOK_ALLOW_PRIVATE"], timeout)
         if error is None:
             store.record_webhook_attempt(job_id, job.retries, error=None, next_due=None)
             log.info("job %s webhook %s delivered on attempt %d", job_id, msg_id, attempt)
@@ -111,16 +112,19 @@ def deliver_webhook(job_id: str) -> str:
         next_due = utcnow() + timedelta(seconds=delay) if delay is not None else None
         store.record_webhook_attempt(job_id, job.retries, error=error, next_due=next_due)
         log.warning("job %s webhook attempt %d failed: %s", job_id, attempt, error)
-        if delay is None:
-            return "given up"
-        enqueue_delivery(job_id, delay=delay)
-        return "failed"
+        # The retry is not queued from here: RQ deletes a finished job of result_ttl=0 by its
+        # id, which would take a retry queued under that same id with it. The row says when
+        # it is due, and the reconciler queues it then.
+        return "given up" if delay is None else "failed"
 
 
 def _attempt(
-    url: str, body: bytes, headers: dict[str, str], allow_private: bool, timeout: float
+    job_id: str, url: str, body: bytes, headers: dict[str, str], allow_private: bool, timeout: float
 ) -> str | None:
-    """Send once; None when the receiver answered 2xx, else the reason to record."""
+    """Send once; None when the receiver answered 2xx, else the reason to record.
+
+    The log says what went wrong on the network; the recorded reason does not.
+    """
     deadline = time.monotonic() + timeout
     try:
         destination = check_destination(url, allow_private, timeout=timeout)
@@ -128,7 +132,7 @@ def _attempt(
     except UnsafeDestination as exc:
         return f"could not deliver: {exc}"
     except _NETWORK_ERRORS as exc:
-        log.info("webhook to %s: %s", url, type(exc).__name__)
+        log.info("job %s webhook: %s: %s", job_id, type(exc).__name__, exc)
         return NO_ANSWER
     if not 200 <= answer.status < 300:
         return f"{NO_ANSWER} (HTTP {answer.status})"
@@ -143,16 +147,24 @@ class Answer:
     bytes_read: int
 
 
-def send(destination: Destination, body: bytes, headers: dict[str, str], deadline: float) -> Answer:
+def send(
+    destination: Destination,
+    body: bytes,
+    headers: dict[str, str],
+    deadline: float,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Answer:
     """POST `body` to the vetted destination, ending by `deadline` (time.monotonic()).
 
     No proxy from the environment, no redirect, no second lookup of the name: the socket
     goes to `destination.address`, while the URL's host still names the server in the
-    Host header, the TLS server name and the certificate check.
+    Host header, the TLS server name and the certificate check (against `ssl_context`,
+    by default the certifi roots).
     """
     backend = _PinnedBackend(destination.address, deadline)
     left = max(deadline - time.monotonic(), 0.001)
-    ssl_context = httpx.create_ssl_context(trust_env=False)
+    if ssl_context is None:
+        ssl_context = _default_ssl_context()
     with (
         httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend, retries=0) as pool,
         pool.stream(
@@ -169,6 +181,12 @@ def send(destination: Destination, body: bytes, headers: dict[str, str], deadlin
         except _AnswerTooLong:
             pass  # the status is all that counts; the rest of the answer is not read
         return Answer(status=response.status, bytes_read=backend.bytes_read)
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """The certifi roots, without SSL_CERT_FILE and friends from the environment; one per process."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 class _AnswerTooLong(Exception):
