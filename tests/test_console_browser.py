@@ -191,3 +191,54 @@ def test_with_api_keys_the_page_asks_for_a_key_and_says_clearly_when_it_is_wrong
     expect(key_box).to_be_hidden()
     assert not [url for url in urls if API_KEY in url or "not-the-key" in url]
     context.close()
+
+
+def test_a_text_file_dropped_on_the_text_box_fills_it(page):
+    content = f"Switch off the fryer at night. {uuid.uuid4()}"
+    transfer = page.evaluate_handle(
+        """(text) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], "notes.txt", {type: "text/plain"}));
+            return transfer;
+        }""",
+        content,
+    )
+
+    page.dispatch_event("#input-text", "drop", {"dataTransfer": transfer})
+
+    expect(page.get_by_label("Document text")).to_have_value(content)
+    expect(page.locator("#submit-message")).to_contain_text("Loaded notes.txt")
+
+
+def tab_to(page: Page, element_id: str) -> None:
+    """Press Tab until the element with this id has the focus (a keyboard user's way there)."""
+    for _ in range(20):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def test_the_console_works_from_the_keyboard_alone(page):
+    tab_to(page, "input-text")
+    page.keyboard.type(f"Keep the first-aid kit stocked. Check it every Monday. {uuid.uuid4()}")
+    tab_to(page, "submit-button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+
+    tab_to(page, "check-0")
+    page.keyboard.press("Space")
+
+    expect(page.locator("#check-0")).to_be_checked()
+
+
+def test_at_phone_width_nothing_scrolls_sideways(browser, site):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{site}/")
+    submit_from_page(page, "Wash the salad twice. " * 20 + str(uuid.uuid4()))
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    expect(page.locator("#recent .recent-item").first).to_be_visible()
+
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    context.close()
