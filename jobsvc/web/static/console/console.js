@@ -50,11 +50,18 @@
     $("key-message").hidden = true;
     $("key-panel").hidden = true;
     loadRecent();
-    if (state.jobId) watch(state.jobId);
+    const id = state.jobId || jobInAddress();
+    if (id) watch(id);
   });
 
   $("key-change").hidden = !needsKey;
   $("key-change").addEventListener("click", () => askForKey(null));
+
+  // The open job is in the address (#job=<id>), so a reload or a shared link reopens it.
+  function jobInAddress() {
+    const match = /^#job=([0-9a-fA-F-]{36})$/.exec(location.hash);
+    return match ? match[1] : null;
+  }
 
   // --- HTTP ----------------------------------------------------------------------------
 
@@ -384,7 +391,7 @@
     askForKey(null);
   } else {
     loadRecent();
-    const match = /^#job=([0-9a-fA-F-]{36})$/.exec(location.hash);
-    if (match) watch(match[1]);
+    const id = jobInAddress();
+    if (id) watch(id);
   }
 })();
