@@ -83,6 +83,7 @@ def console(page: Page, site: str) -> None:
     page.locator("#job-checklist input[type=checkbox]").first.check()
     expect(page.locator("#recent .recent-item").first).to_have_attribute("data-status", "succeeded")
     page.evaluate("document.activeElement.blur()")
+    page.get_by_label("Document text").evaluate("box => box.scrollTop = 0")
 
 
 def main() -> None:

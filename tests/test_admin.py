@@ -109,3 +109,27 @@ def test_jobs_cannot_be_deleted_from_the_admin(locked):
     locked.post("/admin/jobs/delete/", data={"id": event_id, "csrf_token": token}, headers=OPERATOR)
 
     assert locked.get(f"/jobs/{event_id}/").status_code == 200
+
+
+def listed_ids(client, query: str) -> set[str]:
+    page = client.get(f"/admin/jobs/?{query}", headers=OPERATOR)
+    assert page.status_code == 200, page.get_data(as_text=True)[-500:]
+    return set(re.findall(r'name="rowid"[^>]*value="([0-9a-f-]{36})"', page.get_data(as_text=True)))
+
+
+def test_the_list_filters_by_created_range_in_utc(locked):
+    event_id = submit(locked, "Wear a hairnet.")
+    around_now = "flt0_1=2000-01-01+00:00:00+to+2999-12-31+23:59:59"
+    long_ago = "flt0_1=2000-01-01+00:00:00+to+2000-12-31+23:59:59"
+
+    assert event_id in listed_ids(locked, around_now)
+    assert event_id not in listed_ids(locked, long_ago)
+
+
+def test_the_list_searches_the_input_text_and_filters_by_status(locked):
+    hairnet = submit(locked, "Wear a hairnet in the kitchen.")
+    gloves = submit(locked, "Wear gloves in the garden.")
+    locked.post(f"/jobs/{gloves}/cancel")
+
+    assert listed_ids(locked, "search=hairnet") == {hairnet}
+    assert listed_ids(locked, "flt0_0=canceled") == {gloves}

@@ -50,9 +50,12 @@ def page(browser, site):
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site)
     context.set_default_timeout(PATIENCE_MS)
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{site}/")
     yield page
     context.close()
+    assert not errors, f"the page's script threw: {errors}"
 
 
 def submit_from_page(page: Page, text: str | None = None) -> str:
@@ -149,8 +152,8 @@ def test_the_recent_jobs_list_filters_by_status_and_opens_a_job(page, site):
 
     page.get_by_label("Status").select_option("succeeded")
 
+    expect(page.locator("#recent")).to_have_attribute("aria-busy", "false")
     items = page.locator("#recent .recent-item")
-    expect(items.first).to_have_attribute("data-status", "succeeded")
     statuses = items.evaluate_all("items => items.map(item => item.dataset.status)")
     assert set(statuses) == {"succeeded"}
     expect(page.locator("#page-info")).to_contain_text("Page 1 of")
@@ -190,4 +193,55 @@ def test_with_api_keys_the_page_asks_for_a_key_and_says_clearly_when_it_is_wrong
     expect(page.locator("#job-status")).to_have_text("succeeded")
     expect(key_box).to_be_hidden()
     assert not [url for url in urls if API_KEY in url or "not-the-key" in url]
+    context.close()
+
+
+def test_a_text_file_dropped_on_the_text_box_fills_it(page):
+    content = f"Switch off the fryer at night. {uuid.uuid4()}"
+    transfer = page.evaluate_handle(
+        """(text) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], "notes.txt", {type: "text/plain"}));
+            return transfer;
+        }""",
+        content,
+    )
+
+    page.dispatch_event("#input-text", "drop", {"dataTransfer": transfer})
+
+    expect(page.get_by_label("Document text")).to_have_value(content)
+    expect(page.locator("#submit-message")).to_contain_text("Loaded notes.txt")
+
+
+def tab_to(page: Page, element_id: str) -> None:
+    """Press Tab until the element with this id has the focus (a keyboard user's way there)."""
+    for _ in range(20):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def test_the_console_works_from_the_keyboard_alone(page):
+    tab_to(page, "input-text")
+    page.keyboard.type(f"Keep the first-aid kit stocked. Check it every Monday. {uuid.uuid4()}")
+    tab_to(page, "submit-button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+
+    tab_to(page, "check-0")
+    page.keyboard.press("Space")
+
+    expect(page.locator("#check-0")).to_be_checked()
+
+
+def test_at_phone_width_nothing_scrolls_sideways(browser, site):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(f"{site}/")
+    submit_from_page(page, "Wash the salad twice. " * 20 + str(uuid.uuid4()))
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    expect(page.locator("#recent .recent-item").first).to_be_visible()
+
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     context.close()

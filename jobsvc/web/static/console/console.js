@@ -50,11 +50,18 @@
     $("key-message").hidden = true;
     $("key-panel").hidden = true;
     loadRecent();
-    if (state.jobId) watch(state.jobId);
+    const id = state.jobId || jobInAddress();
+    if (id) watch(id);
   });
 
   $("key-change").hidden = !needsKey;
   $("key-change").addEventListener("click", () => askForKey(null));
+
+  // The open job is in the address (#job=<id>), so a reload or a shared link reopens it.
+  function jobInAddress() {
+    const match = /^#job=([0-9a-fA-F-]{36})$/.exec(location.hash);
+    return match ? match[1] : null;
+  }
 
   // --- HTTP ----------------------------------------------------------------------------
 
@@ -328,38 +335,37 @@
     return li;
   }
 
-  let loading = null;
+  // Each load supersedes the ones before it: a late answer to an old filter is dropped.
+  let generation = 0;
 
   async function loadRecent() {
-    if (loading) return loading;
-    loading = (async () => {
-      const params = new URLSearchParams({ page: state.page, page_size: PAGE_SIZE });
-      const status = $("status-filter").value;
-      if (status) params.set("status", status);
-      try {
-        const { body, response } = await api(`/jobs/?${params}`);
-        const pages = JSON.parse(response.headers.get("X-Pagination") || "{}");
-        const total = pages.total || 0;
-        const last = pages.last_page || 1;
-        if (state.page > last && total) {
-          state.page = last;
-          loading = null;
-          return loadRecent();
-        }
-        $("recent").replaceChildren(...body.map(recentItem));
-        say($("recent-message"), total ? "" : "No jobs yet" + (status ? ` with status ${status}.` : "."));
-        $("page-info").textContent = total ? `Page ${state.page} of ${last} (${total} jobs)` : "";
-        $("page-previous").disabled = state.page <= 1;
-        $("page-next").disabled = state.page >= last;
-      } catch (error) {
-        if (!(error instanceof Unauthorized)) say($("recent-message"), error.message, true);
-      }
-    })();
+    const mine = ++generation;
+    const list = $("recent");
+    list.setAttribute("aria-busy", "true");
+    const params = new URLSearchParams({ page: state.page, page_size: PAGE_SIZE });
+    const status = $("status-filter").value;
+    if (status) params.set("status", status);
     try {
-      await loading;
-    } finally {
-      loading = null;
+      const { body, response } = await api(`/jobs/?${params}`);
+      if (mine !== generation) return;
+      const pages = JSON.parse(response.headers.get("X-Pagination") || "{}");
+      const total = pages.total || 0;
+      const last = pages.last_page || 1;
+      if (state.page > last && total) {
+        state.page = last;
+        loadRecent();
+        return;
+      }
+      list.replaceChildren(...body.map(recentItem));
+      say($("recent-message"), total ? "" : "No jobs yet" + (status ? ` with status ${status}.` : "."));
+      $("page-info").textContent = total ? `Page ${state.page} of ${last} (${total} jobs)` : "";
+      $("page-previous").disabled = state.page <= 1;
+      $("page-next").disabled = state.page >= last;
+    } catch (error) {
+      if (mine !== generation) return;
+      if (!(error instanceof Unauthorized)) say($("recent-message"), error.message, true);
     }
+    list.setAttribute("aria-busy", "false");
   }
 
   $("status-filter").addEventListener("change", () => {
@@ -385,7 +391,7 @@
     askForKey(null);
   } else {
     loadRecent();
-    const match = /^#job=([0-9a-fA-F-]{36})$/.exec(location.hash);
-    if (match) watch(match[1]);
+    const id = jobInAddress();
+    if (id) watch(id);
   }
 })();
