@@ -7,7 +7,6 @@ import logging
 import os
 import ssl
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app
@@ -151,11 +150,11 @@ def enqueue_jobs(job_ids: Sequence[str], pipeline: Pipeline) -> None:
     )
 
 
-def enqueue_delivery(job_id: str, delay: float = 0) -> bool:
+def enqueue_delivery(job_id: str) -> bool:
     """Queue a delivery attempt of the job's owed webhook; False if one is already queued.
 
-    The row says what is owed (`webhook_due_at`); this is only the fast path, and the
-    reconciler queues whatever is due and not queued.
+    The row says what is owed and when (`webhook_due_at`, retries included); this is only
+    the fast path, and the reconciler queues whatever is due and not queued.
     """
     queue = get_webhooks_queue()
     options = {
@@ -169,10 +168,7 @@ def enqueue_delivery(job_id: str, delay: float = 0) -> bool:
         if previous.get_status(refresh=False) in {"queued", "scheduled", "deferred"}:
             return False
         previous.delete(remove_from_queue=True)
-    if delay > 0:
-        queue.enqueue_in(timedelta(seconds=delay), DELIVER_WEBHOOK, job_id, **options)
-    else:
-        queue.enqueue(DELIVER_WEBHOOK, job_id, **options)
+    queue.enqueue(DELIVER_WEBHOOK, job_id, **options)
     return True
 
 
