@@ -15,6 +15,7 @@ from jobsvc.core.service import cancel_job, retry_job, submit_job, wait_for_job
 from jobsvc.errors import JobNotFound
 from jobsvc.web import limits
 from jobsvc.web.auth import api_client, new_job_owner, owner_filter
+from jobsvc.web.bodies import JsonParser
 from jobsvc.web.schemas import (
     JobCreatedSchema,
     JobCreateSchema,
@@ -47,6 +48,8 @@ MAX_OFFSET = 2**53
 POLL_AGAIN_SECONDS = 2
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Submit documents and poll their jobs.")
+# Before any @blp.arguments below: each binds the parser when it decorates.
+blp.ARGUMENTS_PARSER = JsonParser()
 
 
 @blp.before_request
