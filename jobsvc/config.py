@@ -251,6 +251,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
     ),
     Setting(
+        "MAX_WAITERS",
+        None,
+        "Long-polling (`?wait=`) requests one web process lets wait at once; past it a poll is answered "
+        "at once with Retry-After. Unset: half of WEB_THREADS.",
+        _positive_int,
+    ),
+    Setting(
         "WORKER_CONCURRENCY",
         "32",
         "Jobs `python worker.py` runs at once: one RQ worker per thread, as LLM calls mostly wait.",

@@ -44,6 +44,9 @@ ERRORS = {
     "(MAX_PENDING_JOBS); see Retry-After.",
 }
 MAX_OFFSET = 2**53
+#: A page with include_input=true holds at most this many characters of input (page size
+#: times MAX_INPUT_CHARS), so its answer stays within a few MB.
+INPUT_CHARS_PER_PAGE = 1_000_000
 # What an unfinished job's answer suggests as the next poll, in seconds.
 POLL_AGAIN_SECONDS = 2
 
@@ -95,6 +98,11 @@ def errors(*codes: int) -> Any:
     return decorate
 
 
+def _input_page_size() -> int:
+    """The most jobs a page with whole inputs may hold."""
+    return max(1, INPUT_CHARS_PER_PAGE // current_app.config["MAX_INPUT_CHARS"])
+
+
 def _idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -127,7 +135,13 @@ class Jobs(MethodView):
     @errors()
     @blp.paginate()
     def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[ListedJob]:
-        """List jobs, newest first; filter by status and creation time."""
+        """List jobs, newest first; filter by status and creation time.
+
+        With `include_input=true` a page holds at most 1,000,000 / MAX_INPUT_CHARS jobs (10 by
+        default); a larger `page_size` is lowered to that, and X-Pagination counts pages of that size.
+        """
+        if filters["include_input"]:
+            pagination_parameters.page_size = min(pagination_parameters.page_size, _input_page_size())
         page = pagination_parameters.page
         size = pagination_parameters.page_size
         jobs, total = store.list_jobs(
