@@ -137,8 +137,8 @@ class Jobs(MethodView):
     def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[ListedJob]:
         """List jobs, newest first; filter by status and creation time.
 
-        With `include_input=true` a page holds at most 1,000,000 / MAX_INPUT_CHARS jobs (10 by
-        default); a larger `page_size` is lowered to that, and X-Pagination counts pages of that size.
+        With `include_input=true` a page holds at most 1,000,000 / MAX_INPUT_CHARS jobs (at least
+        one); a larger `page_size` is lowered to that, and X-Pagination counts pages of that size.
         """
         if filters["include_input"]:
             pagination_parameters.page_size = min(pagination_parameters.page_size, _input_page_size())
