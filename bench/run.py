@@ -75,7 +75,10 @@ def procfile_command(name: str, port: int) -> str:
     for line in (ROOT / "Procfile").read_text().splitlines():
         key, _, command = line.partition(":")
         if key.strip() == name:
-            return command.strip().replace("0.0.0.0:$PORT", f"127.0.0.1:{port}")
+            command = command.strip().replace("0.0.0.0:$PORT", f"127.0.0.1:{port}")
+            command = command.replace("HOST=0.0.0.0", "HOST=127.0.0.1")
+            # `exec NAME=value cmd` is no command to sh: let env set the variables.
+            return f"env {command}" if re.match(r"^[A-Z_]+=", command) else command
     raise SystemExit(f"Procfile has no {name!r} process")
 
 

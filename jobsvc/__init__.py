@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from typing import Any
 
 from flask import Blueprint, Flask
@@ -10,19 +12,46 @@ from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
 from jobsvc import cli, logs
-from jobsvc.config import database_url, instance_path, read_settings, redis_url
+from jobsvc.config import (
+    database_url,
+    exposure_warnings,
+    instance_path,
+    read_settings,
+    redis_url,
+    refuse_unsafe_defaults,
+)
 from jobsvc.core import database, queue
 from jobsvc.extensions import db
 from jobsvc.web import admin, admin_guard, console, dashboard, errors, health, limits, resources
+
+log = logging.getLogger(__name__)
+
+
+def _private_folder(path: str) -> None:
+    """Create `path` readable by this user only (0700), or tighten it if this user owns it."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.stat(path)
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (it would use the umask; its WAL copies the mode)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if path and not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment (and .env), with `config` overriding any setting."""
     settings = read_settings()
     settings.update(config or {})
+    refuse_unsafe_defaults(settings)
     app = Flask(__name__, instance_path=instance_path(settings), instance_relative_config=True)
     app.config.from_mapping(settings)
-    os.makedirs(app.instance_path, exist_ok=True)
+    _private_folder(app.instance_path)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=database_url(settings, app.instance_path),
         REDIS_URL=redis_url(settings, app.instance_path),
@@ -51,7 +80,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(
         app.config["SQLALCHEMY_DATABASE_URI"], app.config
     )
+    _private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"])
     logs.init_app(app)
+    for warning in exposure_warnings(settings):
+        log.warning(warning)
 
     db.init_app(app)
     database.init_app(app)

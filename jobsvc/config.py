@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -149,7 +150,12 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("SECRET_KEY", "dev-only-change-me", "Flask secret key; set a long random value in production."),
+    Setting(
+        "SECRET_KEY",
+        "dev-only-change-me",
+        "Flask secret key (signs the admin's CSRF tokens); a long random value. The default is refused "
+        "when HOST is not loopback or PROXY_FIX is set.",
+    ),
     Setting(
         "DATABASE_URL",
         None,
@@ -360,6 +366,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
     ),
     Setting(
+        "MAX_WAITERS",
+        None,
+        "Long-polling (`?wait=`) requests one web process lets wait at once; past it a poll is answered "
+        "at once with Retry-After. Unset: half of WEB_THREADS.",
+        _positive_int,
+    ),
+    Setting(
         "WORKER_CONCURRENCY",
         "32",
         "Jobs `python worker.py` runs at once: one RQ worker per thread, as LLM calls mostly wait.",
@@ -428,6 +441,43 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def instance_path(settings: Mapping[str, Any]) -> str:
     """The instance folder: INSTANCE_PATH, or `instance/` beside the package, as an absolute path."""
     return str(Path(settings.get("INSTANCE_PATH") or PROJECT_ROOT / "instance").resolve())
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 (bracketed or not) and the name localhost."""
+    if address == "localhost":
+        return True
+    try:
+        return address is not None and ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def reachable_from_outside(settings: Mapping[str, Any]) -> bool:
+    """True when other machines may reach the web process: HOST is not loopback, or a proxy is trusted."""
+    return not is_loopback(settings["HOST"]) or bool(settings["PROXY_FIX"])
+
+
+def refuse_unsafe_defaults(settings: Mapping[str, Any]) -> None:
+    """Raise ConfigError for a default secret that other machines could reach."""
+    default = next(s.default for s in SETTINGS if s.key == "SECRET_KEY")
+    if settings["SECRET_KEY"] == default and reachable_from_outside(settings):
+        raise ConfigError(
+            f"SECRET_KEY is the public default {default!r}, and HOST={settings['HOST']} "
+            f"PROXY_FIX={settings['PROXY_FIX']} lets other machines in: set SECRET_KEY to a long "
+            "random value, e.g. the output of `python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+
+
+def exposure_warnings(settings: Mapping[str, Any]) -> list[str]:
+    """What an operator should hear at start about who can reach the service."""
+    if not settings["API_KEYS"] and reachable_from_outside(settings):
+        return [
+            f"API_KEYS is not set and HOST={settings['HOST']} PROXY_FIX={settings['PROXY_FIX']} is not "
+            "loopback only: anyone who can reach this server can submit jobs and read every job. "
+            "Set API_KEYS=name:key,... (see README, Security)."
+        ]
+    return []
 
 
 def timeout_warnings(settings: Mapping[str, Any]) -> list[str]:

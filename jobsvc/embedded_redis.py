@@ -63,8 +63,9 @@ def main() -> None:
         sys.exit(f"The socket path {socket} is too long for a unix socket; set INSTANCE_PATH or REDIS_URL.")
     binary = redis_server_binary()
     print(f"Embedded Redis on unix://{socket} (AOF in {instance})", flush=True)
+    # umask 077: the AOF files (every job's queue entry) are readable by this user only.
     server = subprocess.Popen(
-        [str(binary), *server_arguments(instance, socket=socket)], start_new_session=True
+        [str(binary), *server_arguments(instance, socket=socket)], start_new_session=True, umask=0o077
     )
 
     def stop(signum: int, _frame: object) -> None:

@@ -79,7 +79,7 @@ def test_without_a_password_a_configured_deployment_refuses_even_loopback(e2e_cl
 
 @pytest.mark.parametrize("settings", [{"HOST": "0.0.0.0"}, {"PROXY_FIX": "1"}])
 def test_without_a_password_a_public_bind_or_a_trusted_proxy_refuses_loopback(stack_env, tmp_path, settings):
-    client = make_run_app(stack_env, tmp_path, **settings).test_client()
+    client = make_run_app(stack_env, tmp_path, SECRET_KEY="k" * 40, **settings).test_client()
     assert client.get("/rq/").status_code == 403
     forged = client.get("/rq/", headers={"X-Forwarded-For": "127.0.0.1"}, environ_base=OUTSIDER)
     assert forged.status_code == 403

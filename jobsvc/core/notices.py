@@ -38,26 +38,47 @@ def publish_finished(job_id: str) -> None:
 
 
 class FinishedListener:
-    """One subscriber thread per process; `watch(job_id)` yields an Event set when it finishes."""
+    """One subscriber thread per process; `watch(job_id)` yields an Event set when it finishes.
 
-    def __init__(self, app: Flask) -> None:
+    At most `max_waiters` requests wait at once, so long polls leave threads for other requests.
+    """
+
+    def __init__(self, app: Flask, max_waiters: int) -> None:
         self.app = app
+        self.max_waiters = max_waiters
+        self._waiting = 0
         self._lock = threading.Lock()
         self._waiters: defaultdict[str, set[threading.Event]] = defaultdict(set)
         self.connected = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="jobsvc-finished", daemon=True)
         self._thread.start()
 
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for a notice now."""
+        return self._waiting
+
     @contextmanager
-    def watch(self, job_id: str) -> Iterator[threading.Event]:
-        """Register before checking the job's state, so a finish in between is not missed."""
+    def watch(self, job_id: str) -> Iterator[threading.Event | None]:
+        """Register before checking the job's state, so a finish in between is not missed.
+
+        Yields None when `max_waiters` requests already wait: the caller answers at once.
+        """
         event = threading.Event()
         with self._lock:
-            self._waiters[job_id].add(event)
+            if self._waiting >= self.max_waiters:
+                event = None
+            else:
+                self._waiting += 1
+                self._waiters[job_id].add(event)
+        if event is None:
+            yield None
+            return
         try:
             yield event
         finally:
             with self._lock:
+                self._waiting -= 1
                 self._waiters[job_id].discard(event)
                 if not self._waiters[job_id]:
                     del self._waiters[job_id]
@@ -92,6 +113,10 @@ def listener() -> FinishedListener:
     """This process's listener for the current app, started on first use (after any fork)."""
     state = current_app.extensions.setdefault("jobsvc.notices", {})
     if state.get("pid") != os.getpid():
-        state["listener"] = FinishedListener(current_app._get_current_object())  # type: ignore[attr-defined]
+        config = current_app.config
+        state["listener"] = FinishedListener(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            max_waiters=config["MAX_WAITERS"] or max(1, config["WEB_THREADS"] // 2),
+        )
         state["pid"] = os.getpid()
     return state["listener"]

@@ -196,11 +196,16 @@ def _reloaded(job: Job) -> Job:
 def wait_for_job(job: Job, timeout: float) -> Job:
     """The job once it is terminal, or as it is when `timeout` seconds have passed.
 
-    No database connection is held while waiting.
+    No database connection is held while waiting. Past MAX_WAITERS waiting requests in this
+    process, the job as it is now, at once (the client polls again after Retry-After).
     """
     deadline = time.monotonic() + timeout
     notices = listener()
     with notices.watch(job.id) as finished:
+        if finished is None:
+            fresh = store.get_job(job.id) or job
+            db.session.remove()
+            return fresh
         while True:
             fresh = store.get_job(job.id) or job
             db.session.remove()

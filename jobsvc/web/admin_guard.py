@@ -13,13 +13,12 @@ anything under ADMIN_PREFIXES is guarded, whatever blueprint serves it.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 from flask_smorest import abort
 
-from jobsvc.config import redis_url
+from jobsvc.config import is_loopback, redis_url
 
 #: Every URL prefix that serves an admin page; the guard covers everything under each.
 ADMIN_PREFIXES = ("/rq", "/admin")
@@ -38,16 +37,6 @@ SAME_ORIGIN_SITES = frozenset({"same-origin", "none"})
 def is_admin_path(path: str) -> bool:
     """True if `path` is an admin page (or anything under one)."""
     return any(path == prefix or path.startswith(prefix + "/") for prefix in ADMIN_PREFIXES)
-
-
-def is_loopback(address: str | None) -> bool:
-    """True for 127.0.0.0/8, ::1 and the name localhost."""
-    if address == "localhost":
-        return True
-    try:
-        return address is not None and ipaddress.ip_address(address.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def loopback_only(app: Flask) -> bool:

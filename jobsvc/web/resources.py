@@ -16,6 +16,7 @@ from jobsvc.core.service import cancel_job, retry_job, submit_job, submit_jobs, 
 from jobsvc.errors import JobNotFound
 from jobsvc.web import limits
 from jobsvc.web.auth import api_client, new_job_owner, owner_filter
+from jobsvc.web.bodies import JsonParser
 from jobsvc.web.schemas import (
     JobBatchCreatedSchema,
     JobBatchCreateSchema,
@@ -61,10 +62,15 @@ EXAMPLE_CANCELED_JOB = {
 }
 EXAMPLE_RETRIED_JOB = {**EXAMPLE_CANCELED_JOB, "status": "pending", "retries": 1, "finished_at": None}
 MAX_OFFSET = 2**53
+#: A page with include_input=true holds at most this many characters of input (page size
+#: times MAX_INPUT_CHARS), so its answer stays within a few MB.
+INPUT_CHARS_PER_PAGE = 1_000_000
 # What an unfinished job's answer suggests as the next poll, in seconds.
 POLL_AGAIN_SECONDS = 2
 
 blp = Blueprint("jobs", __name__, url_prefix="/jobs", description="Submit documents and poll their jobs.")
+# Before any @blp.arguments below: each binds the parser when it decorates.
+blp.ARGUMENTS_PARSER = JsonParser()
 
 
 @blp.before_request
@@ -110,6 +116,11 @@ def errors(*codes: int) -> Any:
     return decorate
 
 
+def _input_page_size() -> int:
+    """The most jobs a page with whole inputs may hold."""
+    return max(1, INPUT_CHARS_PER_PAGE // current_app.config["MAX_INPUT_CHARS"])
+
+
 def _idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -143,7 +154,13 @@ class Jobs(MethodView):
     @errors()
     @blp.paginate()
     def get(self, filters: dict[str, Any], pagination_parameters: Any) -> list[ListedJob]:
-        """List jobs, newest first; filter by status and creation time."""
+        """List jobs, newest first; filter by status and creation time.
+
+        With `include_input=true` a page holds at most 1,000,000 / MAX_INPUT_CHARS jobs (at least
+        one); a larger `page_size` is lowered to that, and X-Pagination counts pages of that size.
+        """
+        if filters["include_input"]:
+            pagination_parameters.page_size = min(pagination_parameters.page_size, _input_page_size())
         page = pagination_parameters.page
         size = pagination_parameters.page_size
         jobs, total = store.list_jobs(
