@@ -25,9 +25,9 @@ from jobsvc.core.database import create_schema
 from jobsvc.core.models import TERMINAL_STATUSES, Job, JobStatus, utcnow
 from jobsvc.core.representation import JobSchema
 from jobsvc.core.service import cancel_job, retry_job, submit_job, submit_jobs
-from jobsvc.errors import JobNotFound, JobsvcError
+from jobsvc.errors import JobNotFound, JobsvcError, QueueUnavailable
 from jobsvc.extensions import db
-from jobsvc.web.schemas import JobBatchCreateSchema
+from jobsvc.web.schemas import JobBatchCreateSchema, JobCreateSchema
 from jobsvc.worker.recovery import ENQUEUE_GRACE_SECONDS, reconcile
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -40,15 +40,15 @@ class _JobsGroup(AppGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except JobsvcError as error:
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(error.exit_code)
+        except RedisError as exc:
+            error: JobsvcError = QueueUnavailable(exc)
+        except JobsvcError as exc:
+            error = exc
+        click.echo(f"Error: {error}", err=True)
+        ctx.exit(error.exit_code)
 
 
 jobs_cli = _JobsGroup("jobs", help="Submit, inspect, cancel, retry, reconcile and purge jobs.")
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def _load(event_id: str) -> Job:
@@ -95,12 +95,18 @@ def _wait(event_id: str, timeout: float) -> Job:
     type=click.File("r", encoding="utf-8"),
     help='Submit one job per line, each {"input_text": ..., "callback_url": ...}, as one batch.',
 )
+@click.option(
+    "--client",
+    default=None,
+    help="With API_KEYS set: the name of the key the jobs belong to (only that key sees them).",
+)
 @click.option("--wait", is_flag=True, help="Wait for the job, then print its summary and checklist.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait waits at most.")
 def submit_command(
     text: str | None,
     paths: tuple[click.utils.LazyFile, ...],
     jsonl: click.utils.LazyFile | None,
+    client: str | None,
     wait: bool,
     timeout: float,
 ) -> None:
@@ -110,15 +116,19 @@ def submit_command(
     """
     if sum((text is not None, bool(paths), jsonl is not None)) != 1:
         raise click.UsageError("Give the text as an argument, with --file, or with --jsonl: one of them.")
+    owner = _owner(client)
     if jsonl is not None or len(paths) > 1:
         if wait:
             raise click.UsageError("--wait waits for one job; submit a batch without it.")
-        _submit_batch(_jsonl_items(jsonl) if jsonl is not None else [{"input_text": p.read()} for p in paths])
+        items = _jsonl_items(jsonl) if jsonl is not None else [{"input_text": p.read()} for p in paths]
+        _submit_batch(items, owner)
         return
     text = paths[0].read() if paths else text
-    if not text or not text.strip():
-        raise click.UsageError("The text is blank.")
-    job, _ = submit_job(text)
+    try:
+        body = JobCreateSchema().load({"input_text": text})
+    except ValidationError as exc:
+        raise click.UsageError(f"Nothing submitted: {exc.messages['input_text'][0]}") from None
+    job, _ = submit_job(body["input_text"], owner=owner)
     click.echo(job.id)
     if not wait:
         return
@@ -140,7 +150,21 @@ def _jsonl_items(lines: Any) -> list[Any]:
     return items
 
 
-def _submit_batch(items: list[Any]) -> None:
+def _owner(client: str | None) -> str:
+    """The owner of jobs the CLI submits: with API_KEYS, a key's name (so that key sees them)."""
+    names = [key.name for key in current_app.config["API_KEYS"] or ()]
+    if not names:
+        if client is not None:
+            raise click.UsageError("--client names an API key, and API_KEYS is not set.")
+        return ""
+    if client not in names:
+        raise click.UsageError(
+            f"With API_KEYS set, say which key the jobs belong to: --client {' | '.join(names)}."
+        )
+    return client
+
+
+def _submit_batch(items: list[Any], owner: str) -> None:
     """Validate every item as the API does, then submit them all in one transaction."""
     try:
         body = JobBatchCreateSchema().load({"items": items})
@@ -148,7 +172,9 @@ def _submit_batch(items: list[Any]) -> None:
         raise click.UsageError(
             f"Nothing submitted; the documents are invalid (by index from 0): {exc.messages}"
         ) from None
-    ids, _ = submit_jobs([(item["input_text"], item.get("callback_url")) for item in body["items"]])
+    ids, _ = submit_jobs(
+        [(item["input_text"], item.get("callback_url")) for item in body["items"]], owner=owner
+    )
     click.echo("\n".join(ids))
 
 
@@ -214,11 +240,11 @@ def purge_command(age: str, dry_run: bool) -> None:
 )
 def reconcile_command(min_age: float) -> None:
     """Re-enqueue jobs whose worker died or whose queue entry was lost, and owed webhooks."""
-    try:
-        report = reconcile(current_app.config["LEASE_SECONDS"], min_age)
-    except RedisError as exc:
-        raise click.ClickException(f"Redis is not reachable ({exc}); nothing was re-enqueued.") from exc
-    click.echo(f"Released {len(report.expired)} expired leases; re-enqueued {len(report.requeued)} jobs.")
+    report = reconcile(current_app.config["LEASE_SECONDS"], min_age)
+    click.echo(
+        f"Released {len(report.expired)} expired leases; re-enqueued {len(report.requeued)} jobs; "
+        f"queued {len(report.webhooks)} owed webhooks."
+    )
 
 
 @click.command("init-db")

@@ -87,3 +87,29 @@ class DatabaseUnavailable(JobsvcError):
             f"The database at {where} did not accept a connection ({reason}); nothing was changed. "
             "Try again shortly; operators: check DATABASE_URL and that the database runs (/readyz)."
         )
+
+
+class SchemaOutOfDate(JobsvcError):
+    """The database answers, but without the tables this release needs: a migration was not run."""
+
+    http_status = 503
+    headers = {"Retry-After": "30"}  # noqa: RUF012 - read-only class default
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The service is not ready: its database schema is out of date. Operators: run "
+            "`flask --app wsgi db upgrade` (the Procfile's release phase)."
+        )
+
+
+class QueueUnavailable(JobsvcError):
+    """Redis did not answer, so nothing could be queued or looked up there."""
+
+    http_status = 503
+    headers = {"Retry-After": "5"}  # noqa: RUF012 - read-only class default
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(
+            f"Redis did not answer ({type(error).__name__}); nothing was queued. Check REDIS_URL and "
+            "that Redis runs, then try again."
+        )

@@ -8,10 +8,17 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from jobsvc.config import read_settings
 from jobsvc.core import store
 from jobsvc.core.database import write_transaction
 from jobsvc.core.models import Job, utcnow
+from tests.conftest import fresh_app
 from tests.support import submit, wait_for_job
+
+
+def read_api_keys(raw: str):
+    """API_KEYS parsed as the environment would be."""
+    return read_settings({"API_KEYS": raw}, env_file=None)["API_KEYS"]
 
 
 def run(app, *args: str):
@@ -88,3 +95,46 @@ def test_purge_deletes_only_old_finished_jobs(e2e_app, e2e_client, worker):
         assert store.get_job(old) is None
         assert store.get_job(pending_old) is not None  # unfinished jobs are never purged
     assert run(e2e_app, "purge", "--older-than", "soon").exit_code == 2
+
+
+def test_with_api_keys_submit_needs_a_client_and_the_job_belongs_to_that_key(stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/keys.sqlite3", "QUEUE_NAME": "cli-keys"}
+    app = fresh_app(env, API_KEYS=read_api_keys("shop:k-shop-123,crm:k-crm-456"))
+
+    refused = run(app, "submit", "Wear gloves.")
+    accepted = run(app, "submit", "--client", "shop", "Wear gloves.")
+
+    assert refused.exit_code == 2 and "--client crm | shop" in refused.output.replace(
+        "shop | crm", "crm | shop"
+    )
+    event_id = accepted.output.strip()
+    shop = {"Authorization": "Bearer k-shop-123"}
+    crm = {"Authorization": "Bearer k-crm-456"}
+    assert app.test_client().get(f"/jobs/{event_id}/", headers=shop).status_code == 200
+    assert app.test_client().get(f"/jobs/{event_id}/", headers=crm).status_code == 404
+
+
+def test_submit_refuses_text_over_max_input_chars_and_creates_nothing(stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/long.sqlite3", "QUEUE_NAME": "cli-long"}
+    app = fresh_app(env, MAX_INPUT_CHARS=10)
+
+    result = run(app, "submit", "Wear gloves and a hairnet.")
+
+    assert result.exit_code == 2 and "the limit is 10" in result.output
+    with app.app_context():
+        assert store.list_jobs()[1] == 0
+
+
+def test_reconcile_with_redis_away_exits_1_saying_so(stack_env, tmp_path):
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/away.sqlite3",
+        "REDIS_URL": "redis://127.0.0.1:9",
+    }
+    app = fresh_app(env)
+    submit(app.test_client(), "Wear gloves.")  # accepted, pending: the reconciler must ask Redis
+
+    result = run(app, "reconcile", "--min-age", "0")
+
+    assert result.exit_code == 1
+    assert "Redis did not answer" in result.output and "Traceback" not in result.output

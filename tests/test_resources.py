@@ -180,3 +180,28 @@ def test_a_full_queue_answers_429_with_retry_after(stack_env, tmp_path):
     assert "2 jobs are waiting" in body["message"]
     # A retry of an accepted request still gets its id back.
     assert client.post("/jobs/", json={"input_text": "one"}, headers=replayable).status_code == 201
+
+
+def test_a_full_queue_answers_429_while_redis_is_down_counting_the_pending_rows(stack_env, tmp_path):
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/full-offline.sqlite3",
+        "REDIS_URL": "redis://127.0.0.1:9/0",
+    }
+    client = fresh_app(env, MAX_PENDING_JOBS=2).test_client()
+    submit(client, "one")
+    submit(client, "two")
+
+    response = client.post("/jobs/", json={"input_text": "three"})
+
+    body = assert_json_error(response, 429)
+    assert "2 jobs are waiting" in body["message"]
+
+
+def test_a_database_without_the_schema_answers_503_naming_the_migration(stack_env, tmp_path):
+    app = create_app(settings_from({**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/empty.sqlite3"}))
+
+    response = app.test_client().get(f"/jobs/{uuid.UUID(int=1)}/")
+
+    body = assert_json_error(response, 503)
+    assert "db upgrade" in body["message"]

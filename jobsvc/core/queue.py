@@ -12,7 +12,6 @@ from typing import Any
 from flask import Flask, current_app
 from redis import Redis
 from redis.client import Pipeline
-from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job as RQJob
@@ -91,12 +90,8 @@ def get_webhooks_queue() -> Queue:
 
 
 def queued_jobs() -> int:
-    """Jobs waiting in the queue for a worker (0 when Redis does not answer)."""
-    # LLEN is O(1); counting pending rows costs the database a scan that grows with the backlog.
-    try:
-        return get_queue().count
-    except RedisError:
-        return 0
+    """Jobs waiting in the queue for a worker (LLEN: O(1)); raises RedisError when Redis is away."""
+    return get_queue().count
 
 
 def enqueue_job(job_id: str, *, replace: bool = False) -> bool:

@@ -29,6 +29,17 @@ from jobsvc.extensions import db
 log = logging.getLogger(__name__)
 
 
+def waiting_jobs() -> int:
+    """How many jobs wait for a worker, for MAX_PENDING_JOBS: the queue's length, or, while
+    Redis is away, the pending rows, which are then the only record of them."""
+    # LLEN is O(1); counting pending rows costs the database an index scan that grows
+    # with the backlog, so it is only the fallback.
+    try:
+        return queued_jobs()
+    except RedisError:
+        return store.count_where(Job.status == JobStatus.PENDING)
+
+
 def submit_job(
     input_text: str,
     idempotency_key: str | None = None,
@@ -46,7 +57,7 @@ def submit_job(
     request_hash = hashlib.sha256(request.encode()).hexdigest() if idempotency_key else None
     # A retried request gets its id back even when the queue is full.
     if idempotency_key is None or store.job_id_for_key(idempotency_key, owner) is None:
-        pending = queued_jobs()
+        pending = waiting_jobs()
         if pending >= current_app.config["MAX_PENDING_JOBS"]:
             raise Overloaded(pending)
     job, created = store.create_job(input_text, idempotency_key, request_hash, callback_url, owner=owner)
@@ -63,7 +74,7 @@ def submit_job(
 
 
 def submit_jobs(
-    items: Sequence[tuple[str, str | None]], idempotency_key: str | None = None, owner: str = ""
+    items: Sequence[tuple[str, str | None]], idempotency_key: str | None = None, *, owner: str = ""
 ) -> tuple[list[str], bool]:
     """Persist a batch of (input_text, callback_url) in one transaction, then enqueue it in one pipeline.
 
@@ -77,7 +88,7 @@ def submit_jobs(
         body = json.dumps(["batch", [[job.input_text, job.callback_url or ""] for job in jobs]])
         request_hash = hashlib.sha256(body.encode()).hexdigest()
     if idempotency_key is None or store.job_id_for_key(idempotency_key, owner) is None:
-        pending = queued_jobs()
+        pending = waiting_jobs()
         if pending + len(jobs) > current_app.config["MAX_PENDING_JOBS"]:
             raise Overloaded(pending)
     ids, created = store.create_jobs(jobs, idempotency_key, request_hash)
@@ -113,7 +124,7 @@ def _group_commit() -> GroupCommit[NewJob]:
 
 def _accept_together(entries: list[Entry[NewJob]]) -> None:
     """Flush of the group commit: one queue-length check, one transaction, one Redis pipeline."""
-    pending = queued_jobs()
+    pending = waiting_jobs()
     limit = current_app.config["MAX_PENDING_JOBS"]
     accepted: list[Entry[NewJob]] = []
     for entry in entries:
@@ -143,9 +154,20 @@ def _enqueue_accepted(job_ids: list[str], jobs: Sequence[NewJob]) -> None:
     except RedisError as exc:
         # The rows are committed as pending; the reconciler enqueues them once Redis is back.
         log.warning("%d jobs accepted but not queued yet: %s", len(job_ids), type(exc).__name__)
-    if log.isEnabledFor(logging.INFO):
-        for job_id in job_ids:
-            log.info("job %s status=pending attempt=0", job_id)
+
+
+def announce_end(job_id: str, callback_url: str | None) -> None:
+    """What a job's end causes beyond its row: waiting clients hear of it, its webhook is queued.
+
+    Both are fast paths: a lost notice means a waiter re-reads the database, and the row
+    already says the webhook is owed, so the reconciler queues it if this enqueue is lost.
+    """
+    publish_finished(job_id)
+    if callback_url:
+        try:
+            enqueue_delivery(job_id)
+        except RedisError as exc:
+            log.warning("job %s webhook owed, not queued yet: %s", job_id, type(exc).__name__)
 
 
 def cancel_job(job: Job) -> Job:
@@ -156,12 +178,7 @@ def cancel_job(job: Job) -> Job:
     if store.cancel_job(job.id):
         log.info("job %s status=canceled attempt=%d client=%s", job.id, job.attempts, job.owner or "-")
         metrics.job_finished(JobStatus.CANCELED)
-        publish_finished(job.id)
-        if job.callback_url:
-            try:
-                enqueue_delivery(job.id)  # the row says it is owed; this is the fast path
-            except RedisError as exc:
-                log.warning("job %s webhook owed, not queued yet: %s", job.id, type(exc).__name__)
+        announce_end(job.id, job.callback_url)
         try:
             if was_running:
                 # RQ marks it stopped; the run's next write is refused by the status guard,

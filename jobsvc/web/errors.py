@@ -8,10 +8,10 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES as HTTP_STATUS_NAMES
 
-from jobsvc.errors import DatabaseUnavailable, JobsvcError
+from jobsvc.errors import DatabaseUnavailable, JobsvcError, SchemaOutOfDate
 from jobsvc.extensions import db
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,24 @@ def _jobsvc_error(error: JobsvcError) -> tuple[Response, int, dict[str, str]]:
     return jsonify(payload), status, dict(error.headers)
 
 
+# What drivers say when no connection could be made (psycopg, SQLite), as opposed to errors
+# inside a working connection.
+_CONNECTION_WORDS = ("refused", "could not connect", "connection", "timeout", "timed out", "unable to open",
+                     "database is locked", "server closed", "no route", "name or service")  # fmt: skip
+
+
 def _database_error(error: OperationalError | PoolTimeout) -> tuple[Response, int, dict[str, str]]:
     # The driver's words stay in the log: they may name the user; the client gets host and port.
     log.error("database unavailable: %s", error)
     url = db.engine.url
     where = f"{url.host}:{url.port or 5432}" if url.host else "the SQLite file"
     text = str(error.orig).lower() if isinstance(error, OperationalError) else ""
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return _jobsvc_error(SchemaOutOfDate())
+    if not isinstance(error, PoolTimeout) and not any(word in text for word in _CONNECTION_WORDS):
+        # Not a connection failure (a disk error, say): a bug or a broken server, so a 500.
+        log.exception("database error", exc_info=error)
+        return _http_error(InternalServerError())
     if isinstance(error, PoolTimeout):
         reason = "every pooled connection is busy"
     elif "refused" in text:
