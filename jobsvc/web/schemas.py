@@ -83,7 +83,7 @@ class JobBatchCreateSchema(Schema):
         fields.Nested(JobCreateSchema),
         required=True,
         # Documented as minItems, so clients (and fuzzers) know an empty batch is refused.
-        validate=validate.Length(min=1, error="items is empty; send at least one job."),
+        validate=validate.Length(min=1, error="items is empty; send 1 to MAX_BATCH_ITEMS jobs."),
         metadata={
             "description": "The jobs to submit, each as the body of POST /jobs/; 1 to MAX_BATCH_ITEMS "
             "(default 1,000). One invalid item refuses the whole batch; `errors` names its index."
