@@ -80,8 +80,9 @@ def test_a_worker_told_to_stop_while_redis_is_away_or_just_back_leaves_promptly(
     print(f"\nworker left {time.monotonic() - sent:.1f}s after SIGTERM")
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
 def test_ctrl_c_of_make_run_stops_an_idle_worker_before_honcho_kills_it_and_without_a_traceback(
-    stack_env, start_worker, tmp_path
+    stack_env, start_worker, tmp_path, processes
 ):
     instance = tmp_path / "instance"
     env = {
@@ -91,6 +92,7 @@ def test_ctrl_c_of_make_run_stops_an_idle_worker_before_honcho_kills_it_and_with
         "DATABASE_URL": f"sqlite:///{instance}/jobsvc.sqlite3",
         "QUEUE_NAME": "ctrl-c",
         "LLM_PROVIDER": "offline",
+        "WORKER_PROCESSES": processes,  # make run's default is one per core: a supervisor and 2
     }
     redis, redis_log = spawn([sys.executable, "-m", "jobsvc.embedded_redis"], env, tmp_path / "redis.log")
     socket_path = instance / "redis.sock"
