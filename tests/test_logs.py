@@ -57,6 +57,7 @@ def test_a_json_worker_writes_only_json_lines_with_one_line_per_transition(start
 
     lines = [json.loads(line) for line in worker.log().splitlines() if line.strip()]
     transitions = [line["message"] for line in lines if line["message"].startswith(f"job {event_id} status=")]
+    assert len(transitions) == 2  # one line per transition: running, then succeeded
     assert transitions[0] == f"job {event_id} status=running attempt=1"
-    assert transitions[-1].startswith(f"job {event_id} status=succeeded attempt=1 duration=")
+    assert transitions[1].startswith(f"job {event_id} status=succeeded attempt=1 duration=")
     assert not any(text in line["message"] for line in lines)

@@ -27,7 +27,9 @@ def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def test_metrics_count_across_two_web_processes_and_two_workers(e2e_env, start_worker, tmp_path, fake_llm):
+def test_metrics_add_up_with_two_web_processes_and_two_workers_running(
+    e2e_env, start_worker, tmp_path, fake_llm
+):
     env = {
         **e2e_env,
         "DATABASE_URL": f"sqlite:///{tmp_path}/m.sqlite3",

@@ -122,10 +122,16 @@ def test_insufficient_quota_fails_at_once_with_what_to_do(client, fault_worker, 
 def test_worker_logs_hold_no_key_and_no_input_text(client, fault_worker, fake_llm, fault_env):
     texts = [_unique("Confidential: the vault code is 4711."), _unique("Secret plans for the launch.")]
     fake_llm.state.fail_next(401, matching=texts[0])
-    for text in texts:
-        wait_for_job(client, submit(client, text))
+    failed, succeeded = (submit(client, text) for text in texts)
+    for event_id in (failed, succeeded):
+        wait_for_job(client, event_id)
+    # First, the log does hold both jobs' lines, the failure's reason included.
+    ended = (f"job {failed} status=failed", f"job {succeeded} status=succeeded")
+    wait_for(lambda: all(line in fault_worker.log() for line in ended), what="both jobs' last lines")
 
     log = fault_worker.log()
+    assert f"job {failed} status=running" in log and f"job {succeeded} status=running" in log
+    assert "rejected the API key" in log
     assert fault_env["OPENAI_API_KEY"] not in log
     for text in texts:
         assert text not in log and "vault code" not in log
@@ -154,8 +160,12 @@ def test_sigkill_of_a_worker_process_reruns_its_job_from_the_checkpoint(client, 
     assert len(_worker_processes(supervisor.pid)) == 2, "the supervisor starts new processes"
 
 
-def test_sigkill_of_the_supervisor_lets_its_processes_finish_their_jobs(client, spawn_worker, fake_llm):
+def test_sigkill_of_the_supervisor_lets_its_processes_finish_their_jobs_then_exit(
+    client, spawn_worker, fake_llm
+):
     supervisor = spawn_worker(WORKER_PROCESSES="2")
+    wait_for(lambda: len(_worker_processes(supervisor.pid)) == 2, what="two worker processes")
+    orphans = _worker_processes(supervisor.pid)
     event_id = _start_slow_job(client, fake_llm, seconds_per_call=0.5)
 
     supervisor.stop(signal.SIGKILL)
@@ -163,6 +173,15 @@ def test_sigkill_of_the_supervisor_lets_its_processes_finish_their_jobs(client, 
 
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 1
+    # ...and then they leave, instead of taking new work with no supervisor forever.
+    wait_for(lambda: not any(_alive(p) for p in orphans), timeout=30, what="the orphaned processes to exit")
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_sigkill_of_every_worker_process_at_once_is_recovered_by_a_live_worker(

@@ -53,6 +53,7 @@ def test_a_permanent_llm_error_fails_the_job_without_retrying(fake_llm):
     job = store.get_job(job_id)
     assert job.status is JobStatus.FAILED and "OPENAI_API_KEY" in job.error
     assert job.finished_at is not None
+    assert len(fake_llm.state.calls_for(text)) == 1  # not retried, not re-run
 
 
 class BrokenProvider:

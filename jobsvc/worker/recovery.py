@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask
+from redis.exceptions import RedisError
 from rq.job import Job as RQJob
 from rq.job import JobStatus as RQStatus
 
@@ -91,8 +92,11 @@ class Reconciler(threading.Thread):
         while True:
             try:
                 self.run_once()
+            except RedisError as exc:
+                # Redis being away is not a bug: one line, no traceback; the next pass tries again.
+                log.warning("reconciler pass skipped: Redis does not answer (%s)", type(exc).__name__)
             except Exception:
-                # Redis or the database may be down; the next pass tries again.
+                # The database may be down; the next pass tries again.
                 log.exception("reconciler pass failed")
             if self.stopped.wait(interval):
                 self._leave()

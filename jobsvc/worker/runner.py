@@ -12,26 +12,32 @@ import uuid
 from typing import Any
 
 from flask import Flask
+from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.timeouts import TimerDeathPenalty
 
 from jobsvc.config import timeout_warnings
 from jobsvc.core.models import utcnow
-from jobsvc.core.queue import blocking_redis, explain_redis_error, get_redis, webhooks_queue_name
+from jobsvc.core.queue import blocking_redis, explain_redis_error, webhooks_queue_name
 from jobsvc.core.workers import host_label
 from jobsvc.worker.recovery import Reconciler
+from jobsvc.worker.tasks import hand_back_runs
 
 log = logging.getLogger(__name__)
 
 
-def wait_for_redis(app: Flask, poll_seconds: float = 0.5, stop: threading.Event | None = None) -> None:
+def wait_for_redis(
+    app: Flask, connection: Redis, poll_seconds: float = 0.5, stop: threading.Event | None = None
+) -> None:
     """Block until Redis answers (or `stop` is set), saying every few seconds what it waits for."""
     last_said = 0.0
     while stop is None or not stop.is_set():
         try:
-            get_redis().ping()
+            connection.ping()
             return
         except RedisError as exc:
             if time.monotonic() - last_said > 5:
@@ -44,10 +50,26 @@ def wait_for_redis(app: Flask, poll_seconds: float = 0.5, stop: threading.Event 
             time.sleep(poll_seconds)
 
 
+def slot_redis() -> Redis:
+    """A slot's Redis client: blocking reads, and at most one immediate retry of a command.
+
+    redis-py 8 retries a failed command 10 times with backoff (seconds, with connect
+    timeouts); in a slot that hides an outage from the loop that decides, stop-aware,
+    when to try again, and so holds up a stop.
+    """
+    connection = blocking_redis()
+    connection.set_retry(Retry(NoBackoff(), 1))  # one retry: a pooled connection from before a restart
+    return connection
+
+
 def _safe_url(url: str) -> str:
     # Never log a password that the URL may carry.
     scheme, sep, rest = url.partition("://")
     return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+class _RedisAway(Exception):
+    """Redis stopped answering while a slot was idle (deliberately not a RedisError: RQ retries those)."""
 
 
 class SlotWorker(SimpleWorker):
@@ -56,13 +78,23 @@ class SlotWorker(SimpleWorker):
     Each is a whole RQ worker (registration, heartbeats, started-job registry), as RQ's
     "start more workers" advice intends, but a thread costs kilobytes where a process
     costs about 220 MB (measured in bench/), and an LLM job mostly waits on the network.
+
+    Written against RQ 3.0.0's Worker (pinned by tests/test_stopping.py): an idle slot
+    leaves RQ's work loop when asked to stop or when Redis goes away; RQ itself would
+    retry Redis forever in `dequeue_job_and_maintain_ttl` without looking at a stop.
     """
 
     # Timeouts by timer thread and async exception: SIGALRM reaches only the main thread.
     death_penalty_class = TimerDeathPenalty
 
-    # How long an idle slot waits in BLPOP before it looks whether it should stop.
-    poll_seconds = 2
+    # How long an idle slot waits in BLPOP before it looks whether it should stop: a stop
+    # reaches an idle worker within a second, before `make run`'s embedded Redis leaves.
+    poll_seconds = 1
+
+    # True while the slot waits for a job (in RQ's dequeue loop), not while it runs one.
+    _idle = False
+    # Set when the slot left RQ's loop because Redis went away (not because of a stop).
+    lost_redis = False
 
     @property
     def dequeue_timeout(self) -> int:  # type: ignore[override]
@@ -83,10 +115,48 @@ class SlotWorker(SimpleWorker):
         if timeout is None:
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         while not self._stop_requested:
-            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+            self._idle = True
+            try:
+                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+            except (_RedisAway, RedisError):
+                # Wait for Redis outside RQ's loop, where a stop is seen (see _run_slot).
+                self.lost_redis = True
+                raise StopRequested() from None
+            finally:
+                self._idle = False
             if result is not None:
                 return result
         raise StopRequested()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        # RQ's dequeue loop calls this first on every pass, including each retry after a
+        # Redis error, and retries Redis forever without looking at _stop_requested: that is
+        # why a worker told to stop while Redis was away never left. An idle slot leaves
+        # instead (a job dequeued just before Redis went is still pending in the database,
+        # and the reconciler queues it again).
+        if not self._idle:
+            return super().heartbeat(timeout, pipeline)
+        try:
+            return super().heartbeat(timeout, pipeline)
+        except RedisError as exc:
+            raise _RedisAway() from exc
+
+    def unsubscribe(self) -> None:
+        # Stop the pubsub thread before RQ sends UNSUBSCRIBE: the reply then ends its wait
+        # for a message at once, instead of RQ's join waiting out its one-second timeout.
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop()
+        super().unsubscribe()
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        except RedisError:
+            # RQ's teardown stops at the first Redis error, before its pubsub thread (which
+            # would retry Redis, and log it, for as long as the process lives).
+            if self.pubsub_thread is not None:
+                self.pubsub_thread.stop()
+            raise
 
 
 def _slot_queues(app: Flask, slot: int, job_slots: int) -> list[str]:
@@ -101,17 +171,15 @@ def _run_slot(
     """One slot: an RQ worker loop, started again after any unexpected end until a stop."""
     with app.app_context():
         while not stop.is_set():
-            wait_for_redis(app, stop=stop)
+            connection = slot_redis()
+            wait_for_redis(app, connection, stop=stop)
             if stop.is_set():
                 return
-            connection = blocking_redis()
             worker = SlotWorker(
                 [Queue(name, connection=connection) for name in _slot_queues(app, slot, job_slots)],
                 connection=connection,
                 name=f"{host_label(app.config)}.{os.getpid()}.{slot}.{uuid.uuid4().hex[:6]}",
             )
-            # Retry Redis every few seconds, not RQ's default of up to a minute.
-            worker.max_connection_wait_time = 5.0
             slots[slot] = worker
             if stop.is_set():  # a stop that came while this worker was being built
                 worker.request_warm_stop()
@@ -122,21 +190,28 @@ def _run_slot(
                     burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=slot == job_slots
                 )
             except RedisError as exc:
-                log.warning("worker slot %d lost Redis (%s); starting over when it is back", slot, exc)
+                worker.lost_redis = True
+                log.debug("worker slot %d could not say goodbye to Redis: %s", slot, exc)
+            if worker.lost_redis and not stop.is_set():
+                log.warning("worker slot %d lost Redis; starting over when it is back", slot)
                 continue
             # RQ's work() also returns after logging an unexpected error (Redis vanishing
             # mid-job, say): only a stop or the end of a burst ends the slot.
             if burst or stop.is_set():
                 return
             log.warning("worker slot %d loop ended without a stop request; starting a new one", slot)
-            time.sleep(1)
+            stop.wait(1)
+
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def run_worker(app: Flask, *, burst: bool = False) -> None:
     """Run WORKER_CONCURRENCY slots over WORKER_PROCESSES processes until SIGTERM or SIGINT.
 
-    Current jobs finish first. One process per core by default: a process's threads
-    share one core (the GIL), and RQ's per-job bookkeeping is CPU work.
+    Current jobs get WORKER_SHUTDOWN_GRACE seconds to finish. One process per core by
+    default: a process's threads share one core (the GIL), and RQ's per-job bookkeeping
+    is CPU work.
     """
     for warning in timeout_warnings(app.config):
         log.warning(warning)
@@ -155,19 +230,27 @@ def _supervise(app: Flask, shares: list[int], *, burst: bool) -> None:
     stopping = False
 
     def spawn(slots: int) -> None:
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)
-                run_slots(app, slots, burst=burst)
-            except BaseException:
-                log.exception("worker process %d crashed", os.getpid())
-                code = 1
-            finally:
-                os._exit(code)
-        children[pid] = slots
+        # Stop signals stay blocked across the fork: a stop cannot fall between the check
+        # below and the fork (the child would never hear it), the parent has recorded the
+        # child before its handler runs, and the child unblocks them once its own handlers
+        # are in place (run_slots).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            if stopping:
+                return
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    run_slots(app, slots, burst=burst, supervisor=os.getppid())
+                except BaseException:
+                    log.exception("worker process %d crashed", os.getpid())
+                    code = 1
+                finally:
+                    os._exit(code)
+            children[pid] = slots
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def request_stop(signum: int, _frame: Any) -> None:
         nonlocal stopping
@@ -176,7 +259,7 @@ def _supervise(app: Flask, shares: list[int], *, burst: bool) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, request_stop) for sig in _STOP_SIGNALS}
     try:
         for slots in shares:
             spawn(slots)
@@ -191,28 +274,41 @@ def _supervise(app: Flask, shares: list[int], *, burst: bool) -> None:
             # Killed (OOM, kill -9) or crashed: its jobs' leases lapse and the reconciler reruns them.
             log.warning("worker process %d ended (status %d); starting another", pid, status)
             time.sleep(1)
-            spawn(slots)
+            spawn(slots)  # not if a stop came during the pause
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def run_slots(app: Flask, concurrency: int, *, burst: bool = False) -> None:
-    """Run `concurrency` slots in this process until SIGTERM or SIGINT (current jobs finish first)."""
+def run_slots(app: Flask, concurrency: int, *, burst: bool = False, supervisor: int | None = None) -> None:
+    """Run `concurrency` slots in this process until SIGTERM or SIGINT, or until `supervisor`
+    (the pid of the process that forked this one) is gone.
+
+    On a stop, current jobs get WORKER_SHUTDOWN_GRACE seconds to finish; those still running
+    then are handed back (pending, re-enqueued, checkpoints kept) and the process exits.
+    """
     stop = threading.Event()
     total = concurrency + app.config["WEBHOOK_CONCURRENCY"]
     slots: list[SlotWorker] = [None] * total  # type: ignore[list-item]
+    reconciler = Reconciler(app)
 
-    def request_stop(signum: int, _frame: Any) -> None:
-        log.info("worker got %s: finishing current jobs, then stopping", signal.Signals(signum).name)
+    def stop_all() -> None:
         stop.set()
+        reconciler.stop()  # takes this worker off the live list now: it takes no new work
         for worker in slots:
             if worker is not None:
                 worker.request_warm_stop()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signalled: list[int] = []
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        # Only note it: the main thread's loop acts on it. A handler that set an Event could
+        # interrupt that Event's own set() (a second signal) and deadlock on its lock.
+        signalled.append(signum)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in _STOP_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by _supervise across the fork
     with app.app_context():
-        reconciler = Reconciler(app)
         reconciler.start()
         threads = [
             threading.Thread(
@@ -230,11 +326,52 @@ def run_slots(app: Flask, concurrency: int, *, burst: bool = False) -> None:
         try:
             for thread in threads:
                 thread.start()
-            for thread in threads:
-                # Join in slices: the main thread must stay free to take signals.
-                while thread.is_alive():
-                    thread.join(0.5)
+            deadline = None
+            # The main thread stays free to take signals, and watches the supervisor and the grace.
+            while any(thread.is_alive() for thread in threads):
+                time.sleep(0.1)
+                if signalled and not stop.is_set():
+                    name = signal.Signals(signalled[0]).name
+                    log.info("worker got %s: finishing current jobs, then stopping", name)
+                    stop_all()
+                if supervisor is not None and os.getppid() != supervisor and not stop.is_set():
+                    log.warning(
+                        "worker %d: its supervisor is gone; finishing current jobs, then stopping",
+                        os.getpid(),
+                    )
+                    stop_all()
+                if stop.is_set() and deadline is None:
+                    deadline = time.monotonic() + app.config["WORKER_SHUTDOWN_GRACE"]
+                if deadline is not None and time.monotonic() >= deadline:
+                    _leave_now(app, slots, reconciler)
         finally:
             reconciler.stop()
+            reconciler.join(timeout=1)  # it takes this worker off the live list as it ends
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def _leave_now(app: Flask, slots: list[SlotWorker], reconciler: Reconciler) -> None:
+    """WORKER_SHUTDOWN_GRACE is over: hand back the runs still in progress, then end the process.
+
+    Another worker resumes each job at once (no wait for its lease to lapse), from its
+    checkpoint; the process ends before a platform's kill would cut it off anywhere.
+    """
+    handed = hand_back_runs()
+    log.warning(
+        "worker %d: WORKER_SHUTDOWN_GRACE=%gs is over; handed back %d running jobs (%s), leaving now",
+        os.getpid(),
+        app.config["WORKER_SHUTDOWN_GRACE"],
+        len(handed),
+        ", ".join(handed[:10]),
+    )
+    reconciler.join(timeout=1)
+    for worker in slots:
+        if worker is None:
+            continue
+        with contextlib.suppress(Exception):  # a goodbye to RQ's worker list, where Redis answers
+            if worker.scheduler is not None:
+                worker.stop_scheduler()
+            worker.register_death()
+    logging.shutdown()
+    os._exit(0)
