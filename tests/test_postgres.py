@@ -86,6 +86,7 @@ JOBS = 200
 
 
 @pytest.mark.skipif(server_binaries() is None, reason=SKIP_REASON)
+@pytest.mark.timeout(300)
 def test_the_default_pools_fit_a_20_connection_plan_under_load(stack_env, start_worker, tmp_path, fake_llm):
     with running_postgres(free_port(), max_connections=PLAN_CONNECTIONS) as url:
         # Heroku's spelling of the URL, as the add-on sets it.
@@ -161,6 +162,7 @@ def test_a_database_that_never_answers_fails_the_request_instead_of_hanging(stac
 
 
 @pytest.mark.skipif(server_binaries() is None, reason=SKIP_REASON)
+@pytest.mark.timeout(300)  # a fresh stack twice and a PostgreSQL server: slow on a busy machine
 def test_the_benchmark_measures_postgresql_next_to_sqlite():
     result = subprocess.run(
         [sys.executable, "bench/run.py", "--smoke", "--only", "postgres"],
