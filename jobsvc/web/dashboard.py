@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -50,7 +51,7 @@ def _guard() -> Response | None:
     return None
 
 
-def dashboard_redis_url(config: dict[str, Any]) -> str:
+def dashboard_redis_url(config: Mapping[str, Any]) -> str:
     """REDIS_URL with its TLS options in the query string.
 
     rq-dashboard builds its clients from the URL alone, again on each request, so the
