@@ -9,6 +9,10 @@ from the job rows (created_at, started_at, finished_at); LLM calls from the fake
 
     python bench/run.py            # the full run, a few minutes
     python bench/run.py --smoke    # a few jobs per phase, to keep the script working
+
+The `postgres` phase runs ingest (32 connections) and the instant drain again on a
+throwaway PostgreSQL server (Debian's binaries, as the tests find them), so its cost next
+to SQLite is a measured figure; it is skipped, saying so, where PostgreSQL is not installed.
 """
 
 from __future__ import annotations
@@ -38,8 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.postgres, the throwaway PostgreSQL server
+
+from tests.postgres import create_database, running_postgres, server_binaries  # noqa: E402
+
 TEXT = (
     "Wash hands before handling food. Keep raw meat below ready-to-eat food in the fridge. "
     "Cook poultry to 75 C in the thickest part. Cool leftovers within two hours and label "
@@ -168,15 +177,28 @@ class Stack:
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job row: status and timestamps."""
+        query = "SELECT input_text, status, created_at, started_at, finished_at FROM jobs"
+        if "DATABASE_URL" in self.env_overrides:
+            with _postgres(self.env_overrides["DATABASE_URL"]) as db:
+                cursor = db.execute(query)
+                names = [column.name for column in cursor.description]
+                return [dict(zip(names, row, strict=True)) for row in cursor]
         with sqlite3.connect(self.directory / "jobsvc.sqlite3", timeout=30) as db:
             db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT input_text, status, created_at, started_at, finished_at FROM jobs")
+            rows = db.execute(query)
             return [dict(row) for row in rows]
 
     def unfinished(self) -> int:
+        query = "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')"
+        if "DATABASE_URL" in self.env_overrides:
+            with _postgres(self.env_overrides["DATABASE_URL"]) as db:
+                return db.execute(query).fetchone()[0]
         with sqlite3.connect(self.directory / "jobsvc.sqlite3", timeout=30) as db:
-            query = "SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')"
             return db.execute(query).fetchone()[0]
+
+
+def _postgres(url: str) -> psycopg.Connection:
+    return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
 
 
 def _tree_rss(pid: int) -> int:
@@ -203,7 +225,9 @@ def _wait_for(ready: Any, what: str, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def _when(value: str | None) -> float:
+def _when(value: str | datetime | None) -> float:
+    if isinstance(value, datetime):  # PostgreSQL's timestamptz
+        return value.timestamp()
     # SQLite keeps the UTC timestamps without their zone.
     return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp() if value else float("nan")
 
@@ -257,14 +281,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
 
 
-def measure_ingest(workdir: Path, scale: Scale) -> list[dict[str, Any]]:
+def measure_ingest(
+    workdir: Path, scale: Scale, env: dict[str, str] | None = None, name: str = "ingest"
+) -> list[dict[str, Any]]:
     """POST /jobs/ under wrk at each connection count, on a web process with no worker running."""
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install wrk); skipping ingest", file=sys.stderr)
         return []
     rows = []
     for connections in scale.ingest_connections:
-        stack = Stack(workdir / f"ingest-{connections}", 0.0, start_worker=False).start()
+        stack = Stack(workdir / f"{name}-{connections}", 0.0, env or {}, start_worker=False).start()
         try:
             command = [
                 "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{scale.ingest_seconds}s",
@@ -316,6 +342,20 @@ def measure_drain(workdir: Path, name: str, jobs: int, delay: float, env: dict[s
         stack.stop()
 
 
+def measure_postgres(workdir: Path, scale: Scale) -> dict[str, Any] | None:
+    """Ingest at 32 connections and the instant drain, each on a fresh PostgreSQL database."""
+    if server_binaries() is None:
+        print("bench: PostgreSQL is not installed (apt-get install postgresql); skipping it", file=sys.stderr)
+        return None
+    with running_postgres(free_port()) as server:
+        ingest_env = {"DATABASE_URL": create_database(server, "bench_ingest")}
+        ingest = measure_ingest(workdir, Scale(ingest_connections=(32,), ingest_seconds=scale.ingest_seconds),
+                                ingest_env, "pg-ingest")  # fmt: skip
+        drain_env = {"DATABASE_URL": create_database(server, "bench_drain")}
+        drain = measure_drain(workdir, "pg-drain", scale.drain_jobs, 0.0, drain_env)
+    return {"ingest": ingest[0] if ingest else None, "drain": drain}
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -327,7 +367,7 @@ def machine() -> str:
 
 
 def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], drain: dict[str, Any],
-           latency: dict[str, Any]) -> str:  # fmt: skip
+           latency: dict[str, Any], postgres: dict[str, Any] | None = None) -> str:  # fmt: skip
     mb = 2**20
     ideal = 2 * scale.latency_seconds * scale.latency_jobs / scale.latency_concurrency
     lines = [
@@ -361,6 +401,18 @@ def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], d
         f"| Correctness: all succeeded, two LLM calls per job | drain: {drain['correct']}; "
         f"latency-bound: {latency['correct']} |",
     ]
+    if postgres is not None:
+        pg_ingest, pg_drain = postgres["ingest"], postgres["drain"]
+        if pg_ingest is not None:
+            lines.append(
+                f"| PostgreSQL ingest, 32 connections (wrk) | {pg_ingest['rps']:.0f} requests/s, "
+                f"p99 {pg_ingest['p99_us'] / 1000:.1f} ms, "
+                f"{pg_ingest['non_2xx'] + pg_ingest['socket_errors']} errors |"
+            )
+        lines.append(
+            f"| PostgreSQL drain, {pg_drain['jobs']} jobs, instant LLM | {pg_drain['jobs_per_s']:.0f} jobs/s "
+            f"({pg_drain['seconds']:.1f} s); correctness: {pg_drain['correct']} |"
+        )
     return "\n".join(lines)
 
 
@@ -369,10 +421,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true", help="a few jobs per phase")
-    parser.add_argument("--only", choices=["ingest", "pickup", "drain", "latency"], action="append")
+    parser.add_argument(
+        "--only", choices=["ingest", "pickup", "drain", "latency", "postgres"], action="append"
+    )
     args = parser.parse_args()
     scale = SMOKE if args.smoke else Scale()
-    phases = set(args.only or ["ingest", "pickup", "drain", "latency"])
+    phases = set(args.only or ["ingest", "pickup", "drain", "latency", "postgres"])
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jobsvc-bench-") as tmp:
         workdir = Path(tmp)
@@ -388,10 +442,13 @@ def main() -> None:
         if "latency" in phases:
             jobs, seconds = scale.latency_jobs, scale.latency_seconds
             latency = measure_drain(workdir, "latency", jobs, seconds, latency_env)
-        print(report(scale, ingest, pickup, drain, latency))
+        postgres = measure_postgres(workdir, scale) if "postgres" in phases else None
+        print(report(scale, ingest, pickup, drain, latency, postgres))
     print(f"\n(bench took {time.monotonic() - began:.0f} s)")
-    ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in ingest) and all(
-        d["correct"] in {"ok", "not run"} for d in (drain, latency)
+    pg_drain = [postgres["drain"]] if postgres else []
+    pg_ingest = [postgres["ingest"]] if postgres and postgres["ingest"] else []
+    ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in ingest + pg_ingest) and all(
+        d["correct"] in {"ok", "not run"} for d in (drain, latency, *pg_drain)
     )
     sys.exit(0 if ok else 1)
 

@@ -6,7 +6,10 @@ Tests that need a server skip (with the reason) when PostgreSQL's binaries are m
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
+import sys
 import threading
 import urllib.error
 import uuid
@@ -20,7 +23,7 @@ from jobsvc.core import store
 from jobsvc.core.models import JobStatus
 from jobsvc.extensions import db
 from jobsvc.llm import Usage
-from tests.conftest import GunicornProcess, free_port, fresh_app, settings_from
+from tests.conftest import REPO, GunicornProcess, free_port, fresh_app, settings_from
 from tests.postgres import SKIP_REASON, create_database, running_postgres, server_binaries
 from tests.support import submit, wait_for, wait_for_job
 from tests.test_wsgi import http
@@ -83,6 +86,7 @@ JOBS = 200
 
 
 @pytest.mark.skipif(server_binaries() is None, reason=SKIP_REASON)
+@pytest.mark.timeout(300)
 def test_the_default_pools_fit_a_20_connection_plan_under_load(stack_env, start_worker, tmp_path, fake_llm):
     with running_postgres(free_port(), max_connections=PLAN_CONNECTIONS) as url:
         # Heroku's spelling of the URL, as the add-on sets it.
@@ -155,3 +159,20 @@ def test_a_database_that_never_answers_fails_the_request_instead_of_hanging(stac
 
     assert response.status_code == 503
     assert "DB_CONNECT_TIMEOUT" in response.get_json()["message"]
+
+
+@pytest.mark.skipif(server_binaries() is None, reason=SKIP_REASON)
+@pytest.mark.timeout(300)  # a fresh stack twice and a PostgreSQL server: slow on a busy machine
+def test_the_benchmark_measures_postgresql_next_to_sqlite():
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--smoke", "--only", "postgres"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(
+        r"\| PostgreSQL drain, \d+ jobs, instant LLM \| \d+ jobs/s .*correctness: ok", result.stdout
+    )

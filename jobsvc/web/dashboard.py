@@ -6,6 +6,7 @@ so nothing is attached to it here: the guard is a before-request hook on each ap
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,7 +18,7 @@ from jobsvc.core.queue import tls_options
 PREFIX = "/rq"
 
 
-def dashboard_redis_url(config: dict[str, Any]) -> str:
+def dashboard_redis_url(config: Mapping[str, Any]) -> str:
     """REDIS_URL with its TLS options in the query string.
 
     rq-dashboard builds its clients from the URL alone, again on each request, so the
