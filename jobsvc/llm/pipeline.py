@@ -284,7 +284,7 @@ def _input_budget(provider: LLMProvider, options: Options) -> int | None:
 
 
 def _input_budget_for(context_tokens: int) -> int:
-    prompt_tokens = max(estimate_tokens(p) for p in (prompts.CHUNK_SUMMARY, prompts.COMBINE_SUMMARIES))
+    prompt_tokens = max(estimate_tokens(p) for p in prompts.PROMPTS.values() if isinstance(p, str))
     answer = min(ANSWER_TOKENS, context_tokens // 4)
     # 10% spare: chars/4 underestimates some texts (numbers, code, other languages).
     return max(1, int((context_tokens - answer - prompt_tokens - 16) * 0.9))
