@@ -13,7 +13,9 @@ INSTALLED := $(VENV)/.installed
 -include .env
 PORT ?= 8000
 
-.PHONY: install run test bench screenshots lint format clean
+LLM_VENV := .venv-llm
+
+.PHONY: install run test test-llm bench screenshots lint format clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) 2>/dev/null || $(PYENV_PYTHON) -m venv $(VENV)
@@ -29,6 +31,14 @@ run: install ## Start Redis (embedded unless REDIS_URL is set), web and worker; 
 
 test: install ## Run the whole suite against real Redis, workers and a fake LLM server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(LLM_VENV)/.installed: requirements-llm.txt
+	@test -x $(LLM_VENV)/bin/python || $(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/python -m pip install --disable-pip-version-check -r requirements-llm.txt
+	@touch $@
+
+test-llm: install $(LLM_VENV)/.installed ## Opt-in, not in `make test`: jobs through a real small model (SmolLM2-135M on llama.cpp)
+	LLM_SERVER_PYTHON=$(CURDIR)/$(LLM_VENV)/bin/python $(BIN)/python -m pytest tests_llm -s -p no:cacheprovider --no-cov
 
 bench: install ## Measure the real stack under load, then the offline provider's output quality (a few minutes)
 	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -qq wrk >/dev/null 2>&1 \
@@ -50,4 +60,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage htmlcov
+	rm -rf $(VENV) $(LLM_VENV) .pytest_cache .coverage htmlcov

@@ -10,7 +10,8 @@ from flask import Flask
 
 from jobsvc.core import store
 from jobsvc.core.models import JobStatus
-from jobsvc.llm import chunking, prompts
+from jobsvc.llm import chunking, pipeline, prompts
+from jobsvc.llm.openai_provider import OpenAIProvider
 from jobsvc.worker.tasks import run_job
 from tests.conftest import fresh_app
 from tests.fake_openai import estimate_tokens
@@ -152,3 +153,14 @@ def test_chunks_fit_and_keep_every_paragraph_whole_when_it_fits(max_tokens):
 def test_groups_to_merge_hold_two_summaries_at_least_so_a_reduction_always_ends():
     groups = chunking.group_to_fit(["x" * 400] * 5, max_tokens=50)
     assert [len(group) for group in groups] == [2, 3]
+
+
+def test_a_refused_checkpoint_stops_paying_for_chunks(fake_llm):
+    # What a cancel (or a lost lease) does mid-map: the store refuses the chunk summary.
+    provider = OpenAIProvider(api_key="k", model="m", base_url=fake_llm.base_url, max_retries=0)
+    text, _ = document()
+    options = pipeline.Options(context_tokens=CONTEXT, map_concurrency=2)
+    chunks = chunking.split_into_chunks(text, pipeline._input_budget(provider, options))
+
+    assert pipeline.summarize(provider, text, options, checkpoint=lambda *_: False) is None
+    assert len(fake_llm.state.requests) < len(chunks) / 2

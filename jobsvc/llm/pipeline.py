@@ -109,21 +109,19 @@ def summarize(
         draft = calls.reduce(text, smaller)
     if draft is None:
         return None
-    merged = budget is not None and estimate_tokens(text) > budget
     source = content_stems(text)
     figure, warnings = grounding(draft.text, source), ()
     if figure < options.min_grounding and _follows_prompts(provider):
         strict = _nonempty(
-            provider.summarize(  # type: ignore[call-arg]
-                calls.last_input if merged else text, prompt=prompts.SUMMARY_STRICT
-            ),
+            # The same input as the call it replaces: the document, or the summaries to merge.
+            provider.summarize(calls.last_input, prompt=prompts.SUMMARY_STRICT),  # type: ignore[call-arg]
             "summary",
         )
         draft = replace_usage(draft, _sum(draft.usage, strict.usage))
         if (strict_figure := grounding(strict.text, source)) >= figure:
             draft, figure = replace_usage(strict, draft.usage), strict_figure
     if figure < options.min_grounding:
-        warnings = (_low_grounding("summary", figure, options.min_grounding),)
+        warnings = (_low_grounding("summary", figure, options.min_grounding, _follows_prompts(provider)),)
     return Summary(draft.text, draft.usage, figure, warnings)
 
 
@@ -143,20 +141,23 @@ def make_checklist(
         if structured
         else provider.make_checklist(summary)
     )
-    usage, warnings = first.usage, []
+    usage, warnings, answers = first.usage, [], [first.text]
     read = _read_items(first)
     figure = grounding("\n".join(read[0]), source) if read else 0.0
     if follows and (read is None or figure < options.min_grounding):
         strict_prompt = prompts.CHECKLIST_STRUCTURED_STRICT if structured else prompts.CHECKLIST_STRICT
         second = provider.make_checklist(summary, prompt=strict_prompt)  # type: ignore[call-arg]
-        usage = _sum(usage, second.usage)
+        usage, answers = _sum(usage, second.usage), [*answers, second.text]
         retried = _read_items(second)
         if retried is not None and (read is None or grounding("\n".join(retried[0]), source) >= figure):
-            read, figure, first = retried, grounding("\n".join(retried[0]), source), second
+            read, figure = retried, grounding("\n".join(retried[0]), source)
     if read is None:
-        items = tuple(_clean(s) for s in split_sentences(_strip_preamble(first.text)) if _clean(s))
+        # Of the answers in paragraphs, the one the input supports best, one item per sentence.
+        figure, items = max(
+            (grounding("\n".join(items), source), items)
+            for items in (_sentence_items(answer) for answer in answers)
+        )
         read = (items, "sentences")
-        figure = grounding("\n".join(items), source)
         warnings.append(
             "The model answered the checklist in paragraphs instead of a list"
             + (", twice" if follows else "")
@@ -166,7 +167,7 @@ def make_checklist(
     if not items:
         raise LLMBadResponseError("The LLM returned no checklist items.")
     if figure < options.min_grounding:
-        warnings.append(_low_grounding("checklist", figure, options.min_grounding))
+        warnings.append(_low_grounding("checklist", figure, options.min_grounding, follows))
     markdown = "\n".join(f"- {item}" for item in items)
     job_figure = grounding(summary + "\n" + markdown, source)
     return Checklist(markdown, items, how, usage, round(job_figure, 3), tuple(warnings))
@@ -283,7 +284,7 @@ def _input_budget(provider: LLMProvider, options: Options) -> int | None:
 
 
 def _input_budget_for(context_tokens: int) -> int:
-    prompt_tokens = max(estimate_tokens(p) for p in (prompts.CHUNK_SUMMARY, prompts.COMBINE_SUMMARIES))
+    prompt_tokens = max(estimate_tokens(p) for p in prompts.PROMPTS.values() if isinstance(p, str))
     answer = min(ANSWER_TOKENS, context_tokens // 4)
     # 10% spare: chars/4 underestimates some texts (numbers, code, other languages).
     return max(1, int((context_tokens - answer - prompt_tokens - 16) * 0.9))
@@ -325,6 +326,10 @@ def _read_items(completion: Completion) -> tuple[tuple[str, ...], str] | None:
     return tuple(list_items(completion.text)), "markdown"
 
 
+def _sentence_items(answer: str) -> tuple[str, ...]:
+    return tuple(item for item in map(_clean, split_sentences(_strip_preamble(answer))) if item)
+
+
 def _strip_preamble(text: str) -> str:
     lines = text.strip().splitlines()
     if lines and lines[0].rstrip().endswith(":") and not _HAS_MARKER.match(lines[0]):
@@ -344,9 +349,9 @@ def _sum(a: Usage, b: Usage) -> Usage:
     )
 
 
-def _low_grounding(step: str, figure: float, minimum: float) -> str:
+def _low_grounding(step: str, figure: float, minimum: float, retried: bool) -> str:
     return (
         f"Only {figure:.0%} of the {step}'s content words occur in the input (MIN_GROUNDING="
-        f"{minimum:g}), even after a stricter retry: it may state things the input does not; "
-        "check it against the source."
+        f"{minimum:g}){', even after a stricter retry' if retried else ''}: it may state things the "
+        "input does not; check it against the source."
     )
