@@ -58,9 +58,15 @@ class Scale:
     latency_jobs: int = 1000
     latency_seconds: float = 1.0
     latency_concurrency: int = 32
+    reference_rounds: int = 2
+    batch_jobs: int = 20000
+    batch_size: int = 500
 
 
-SMOKE = Scale((8,), 1, 3, 20, 8, 0.2, 4)
+SMOKE = Scale((8,), 1, 3, 20, 8, 0.2, 4, 1, 100, 50)
+# Both gunicorns, jobsvc's and the reference's, run with jobsvc's defaults.
+WEB_PROCESSES, WEB_THREADS = 2, 128
+REFERENCE_CONNECTIONS = 32
 
 
 def free_port() -> int:
@@ -313,6 +319,141 @@ def measure_drain(workdir: Path, name: str, jobs: int, delay: float, env: dict[s
         stack.stop()
 
 
+def _wrk(url: str, connections: int, seconds: int) -> dict[str, Any]:
+    command = [
+        "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s",
+        "--timeout", "10s", "-s", str(ROOT / "bench" / "post_job.lua"), url,
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.split("WRK_RESULT", 1)[1])
+    result.update(connections=connections, rps=result["requests"] / (result["duration_us"] / 1e6))
+    return result
+
+
+def measure_reference(workdir: Path, scale: Scale) -> dict[str, Any]:
+    """POST /jobs/ of jobsvc and of bench/reference_app.py, side by side on one stack and one Redis.
+
+    Both run under gunicorn with the same processes and threads, with no worker draining;
+    wrk alternates between them (jobsvc, reference, jobsvc, ...) so both see the same
+    machine, and the ratio compares the best round of each.
+    """
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk); skipping the reference", file=sys.stderr)
+        return {}
+    sizes = {"WEB_CONCURRENCY": str(WEB_PROCESSES), "WEB_THREADS": str(WEB_THREADS)}
+    stack = Stack(workdir / "reference", 0.0, sizes, start_worker=False).start()
+    reference_port = free_port()
+    try:
+        stack._spawn(
+            "reference",
+            f"{shlex.quote(sys.executable)} -m gunicorn -k gthread -w {WEB_PROCESSES} "
+            f"--threads {WEB_THREADS} -b 127.0.0.1:{reference_port} bench.reference_app:app",
+        )
+        reference_url = f"http://127.0.0.1:{reference_port}"
+        _wait_for(lambda: _post(f"{reference_url}/jobs/"), "the reference app")
+        rounds: dict[str, list[dict[str, Any]]] = {"jobsvc": [], "reference": []}
+        for _ in range(scale.reference_rounds):
+            for name, url in (("jobsvc", stack.url), ("reference", reference_url)):
+                rounds[name].append(_wrk(f"{url}/jobs/", REFERENCE_CONNECTIONS, scale.ingest_seconds))
+        best = {name: max(results, key=lambda r: r["rps"]) for name, results in rounds.items()}
+        return {**best, "rounds": rounds, "ratio": best["jobsvc"]["rps"] / best["reference"]["rps"]}
+    finally:
+        reference = stack.processes.pop("reference", None)
+        if reference is not None:
+            reference.send_signal(signal.SIGTERM)
+            reference.wait(timeout=40)
+        stack.stop()
+
+
+def _post(url: str, body: dict[str, Any] | None = None) -> bytes | None:
+    data = json.dumps(body or {"input_text": "ready?"}).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read()
+    except OSError:
+        return None
+
+
+def measure_batch(workdir: Path, scale: Scale) -> dict[str, Any]:
+    """One client, one keep-alive connection, POST /jobs/batch of `batch_size` jobs until `batch_jobs`."""
+    stack = Stack(workdir / "batch", 0.0, start_worker=False).start()
+    try:
+        host, port = stack.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        bodies = [
+            json.dumps(
+                {"items": [{"input_text": f"[bench-job {n + i}] {TEXT}"} for i in range(scale.batch_size)]}
+            )
+            for n in range(0, scale.batch_jobs, scale.batch_size)
+        ]
+        accepted, latencies = 0, []
+        started = time.perf_counter()
+        for body in bodies:
+            sent = time.perf_counter()
+            conn.request("POST", "/jobs/batch", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 201:
+                raise SystemExit(f"bench: POST /jobs/batch answered {response.status}: {payload[:200]!r}")
+            accepted += len(json.loads(payload)["event_ids"])
+            latencies.append(time.perf_counter() - sent)
+        elapsed = time.perf_counter() - started
+        conn.close()
+        stored = len(stack.jobs())
+        return {
+            "jobs": accepted,
+            "stored": stored,
+            "batch_size": scale.batch_size,
+            "seconds": elapsed,
+            "jobs_per_s": accepted / elapsed,
+            "p50_ms": statistics.median(latencies) * 1000,
+            "max_ms": max(latencies) * 1000,
+        }
+    finally:
+        stack.stop()
+
+
+def report_ingest_targets(reference: dict[str, Any], batch: dict[str, Any]) -> str:
+    """Ingest against the bare reference endpoint, and batch ingest, with their targets."""
+    lines = []
+    if reference:
+        ratio, jobsvc, bare = reference["ratio"], reference["jobsvc"], reference["reference"]
+        lines += [
+            "",
+            f"| Ingest vs bare reference ({REFERENCE_CONNECTIONS} connections, same run, best of "
+            f"{len(reference['rounds']['jobsvc'])} alternating rounds) "
+            "| requests/s | p50 ms | p99 ms | errors |",
+            "|---|---|---|---|---|",
+        ]
+        for name, row in (("jobsvc POST /jobs/", jobsvc), ("bench/reference_app.py", bare)):
+            lines.append(
+                f"| {name} | {row['rps']:.0f} | {row['p50_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} "
+                f"| {row['non_2xx'] + row['socket_errors']} |"
+            )
+        rounds = ", ".join(
+            f"{a['rps'] / b['rps']:.2f}x"
+            for a, b in zip(reference["rounds"]["jobsvc"], reference["rounds"]["reference"], strict=True)
+        )
+        met = "met" if ratio >= 1.0 and jobsvc["p99_us"] <= 100_000 else "not met"
+        lines.append(
+            f"| **Ratio jobsvc / reference** | **{ratio:.2f}x** (rounds: {rounds}) | | "
+            f"target ≥ 1.0x, p99 ≤ 100 ms: {met} | |"
+        )
+    if batch:
+        met = "met" if batch["jobs_per_s"] >= 10_000 else "not met"
+        lines += [
+            "",
+            "| Batch ingest: POST /jobs/batch, one client | Result |",
+            "|---|---|",
+            f"| {batch['jobs']} jobs in batches of {batch['batch_size']} "
+            f"| **{batch['jobs_per_s']:.0f} jobs/s** ({batch['seconds']:.1f} s; per batch "
+            f"p50 {batch['p50_ms']:.0f} ms, max {batch['max_ms']:.0f} ms; {batch['stored']} rows stored); "
+            f"target ≥ 10,000 jobs/s: {met} |",
+        ]
+    return "\n".join(lines)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -366,10 +507,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--smoke", action="store_true", help="a few jobs per phase")
-    parser.add_argument("--only", choices=["ingest", "pickup", "drain", "latency"], action="append")
+    parser.add_argument(
+        "--only", choices=["ingest", "pickup", "drain", "latency", "reference", "batch"], action="append"
+    )
     args = parser.parse_args()
     scale = SMOKE if args.smoke else Scale()
-    phases = set(args.only or ["ingest", "pickup", "drain", "latency"])
+    phases = set(args.only or ["ingest", "pickup", "drain", "latency", "reference", "batch"])
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jobsvc-bench-") as tmp:
         workdir = Path(tmp)
@@ -385,11 +528,16 @@ def main() -> None:
         if "latency" in phases:
             jobs, seconds = scale.latency_jobs, scale.latency_seconds
             latency = measure_drain(workdir, "latency", jobs, seconds, latency_env)
+        reference = measure_reference(workdir, scale) if "reference" in phases else {}
+        batch = measure_batch(workdir, scale) if "batch" in phases else {}
         print(report(scale, ingest, pickup, drain, latency))
+        print(report_ingest_targets(reference, batch))
     print(f"\n(bench took {time.monotonic() - began:.0f} s)")
-    ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in ingest) and all(
+    checked = [*ingest, *(reference[name] for name in ("jobsvc", "reference") if reference)]
+    ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in checked) and all(
         d["correct"] in {"ok", "not run"} for d in (drain, latency)
     )
+    ok = ok and (not batch or batch["stored"] == batch["jobs"])
     sys.exit(0 if ok else 1)
 
 
