@@ -80,6 +80,7 @@ class JobBatchCreateSchema(Schema):
     items = fields.List(
         fields.Nested(JobCreateSchema),
         required=True,
+        validate=validate.Length(min=1, error="items is empty; send 1 to MAX_BATCH_ITEMS jobs."),
         metadata={
             "description": "The jobs to submit, each as the body of POST /jobs/; 1 to MAX_BATCH_ITEMS "
             "(default 1,000). One invalid item refuses the whole batch; `errors` names its index."
@@ -89,7 +90,7 @@ class JobBatchCreateSchema(Schema):
     @validates("items")
     def _check_items(self, value: list[Any], **_: Any) -> None:
         limit = current_app.config["MAX_BATCH_ITEMS"]
-        if not 1 <= len(value) <= limit:
+        if len(value) > limit:
             raise ValidationError(f"items has {len(value)} jobs; send 1 to {limit} (MAX_BATCH_ITEMS).")
 
 
