@@ -18,6 +18,7 @@ to SQLite is a measured figure; it is skipped, saying so, where PostgreSQL is no
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -67,9 +68,17 @@ class Scale:
     latency_jobs: int = 1000
     latency_seconds: float = 1.0
     latency_concurrency: int = 32
+    reference_rounds: int = 2
+    batch_jobs: int = 20000
+    batch_size: int = 500
 
 
-SMOKE = Scale((8,), 1, 3, 20, 8, 0.2, 4)
+SMOKE = Scale((8,), 1, 3, 20, 8, 0.2, 4, 1, 100, 50)
+# Both gunicorns, jobsvc's and the reference's, run with jobsvc's defaults.
+WEB_PROCESSES, WEB_THREADS = 2, 128
+REFERENCE_CONNECTIONS = 32
+# For phases that only accept jobs: no worker drains them, so the queue only grows.
+UNBOUNDED = {"MAX_PENDING_JOBS": "10000000"}
 
 
 def free_port() -> int:
@@ -209,6 +218,23 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of `pid`'s tree.
+
+    Less sensitive to a busy machine than throughput: what a request or a job costs.
+    """
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for process in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    except psutil.Error:
+        pass
+    return total
+
+
 def _get(url: str) -> bytes | None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -324,9 +350,11 @@ def measure_drain(workdir: Path, name: str, jobs: int, delay: float, env: dict[s
     """POST `jobs` jobs (32 connections) to a fresh stack; from the first POST to the last finish."""
     stack = Stack(workdir / name, delay, env).start()
     try:
+        cpu_before = _tree_cpu(stack.processes["worker"].pid)
         started, _ids = post_jobs(stack.url, jobs, 32)
         posted = time.time() - started
         wait_until_finished(stack, 600)
+        worker_cpu = _tree_cpu(stack.processes["worker"].pid) - cpu_before
         rows = stack.jobs()
         elapsed = max(_when(j["finished_at"]) for j in rows) - started
         return {
@@ -337,6 +365,7 @@ def measure_drain(workdir: Path, name: str, jobs: int, delay: float, env: dict[s
             "correct": check_correctness(stack, jobs),
             "web_rss": stack.peak_rss["web"],
             "worker_rss": stack.peak_rss["worker"],
+            "worker_cpu_ms_per_job": worker_cpu * 1000 / jobs,
         }
     finally:
         stack.stop()
@@ -354,6 +383,175 @@ def measure_postgres(workdir: Path, scale: Scale) -> dict[str, Any] | None:
         drain_env = {"DATABASE_URL": create_database(server, "bench_drain")}
         drain = measure_drain(workdir, "pg-drain", scale.drain_jobs, 0.0, drain_env)
     return {"ingest": ingest[0] if ingest else None, "drain": drain}
+
+
+def _wrk(url: str, connections: int, seconds: int) -> dict[str, Any]:
+    command = [
+        "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s",
+        "--timeout", "10s", "-s", str(ROOT / "bench" / "post_job.lua"), url,
+    ]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0 or "WRK_RESULT" not in run.stdout:
+        raise SystemExit(f"bench: wrk failed on {url}: {run.stdout[-500:]} {run.stderr[-500:]}")
+    result = json.loads(run.stdout.split("WRK_RESULT", 1)[1])
+    result.update(connections=connections, rps=result["requests"] / (result["duration_us"] / 1e6))
+    return result
+
+
+def measure_reference(workdir: Path, scale: Scale) -> dict[str, Any]:
+    """POST /jobs/ of jobsvc and of bench/reference_app.py, side by side on one stack and one Redis.
+
+    Both run under gunicorn with the same processes and threads, with no worker draining;
+    wrk alternates between them (jobsvc, reference, jobsvc, ...) so both see the same
+    machine, and the ratio compares the best round of each.
+    """
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk); skipping the reference", file=sys.stderr)
+        return {}
+    # No worker drains, and the reference has no backpressure: jobsvc must not answer 429 either.
+    settings = {"WEB_CONCURRENCY": str(WEB_PROCESSES), "WEB_THREADS": str(WEB_THREADS), **UNBOUNDED}
+    stack = Stack(workdir / "reference", 0.0, settings, start_worker=False).start()
+    reference_port = free_port()
+    try:
+        stack._spawn(
+            "reference",
+            f"{shlex.quote(sys.executable)} -m gunicorn -k gthread -w {WEB_PROCESSES} "
+            f"--threads {WEB_THREADS} -b 127.0.0.1:{reference_port} bench.reference_app:app",
+        )
+        reference_url = f"http://127.0.0.1:{reference_port}"
+        _wait_for(lambda: _post(f"{reference_url}/jobs/"), "the reference app")
+        rounds: dict[str, list[dict[str, Any]]] = {"jobsvc": [], "reference": []}
+        for _ in range(scale.reference_rounds):
+            for name, url in (("jobsvc", stack.url), ("reference", reference_url)):
+                server = stack.processes["web" if name == "jobsvc" else "reference"].pid
+                cpu_before = _tree_cpu(server)
+                try:
+                    result = _wrk(f"{url}/jobs/", REFERENCE_CONNECTIONS, scale.ingest_seconds)
+                    result["cpu_ms"] = (_tree_cpu(server) - cpu_before) * 1000 / max(1, result["requests"])
+                    rounds[name].append(result)
+                except SystemExit:
+                    for log in ("web", "reference"):
+                        tail = (stack.directory / f"{log}.log").read_text(errors="replace")[-2000:]
+                        print(f"--- {log}.log\n{tail}", file=sys.stderr)
+                    raise
+        best = {name: max(results, key=lambda r: r["rps"]) for name, results in rounds.items()}
+        cpu = {name: statistics.median(r["cpu_ms"] for r in results) for name, results in rounds.items()}
+        return {
+            **best,
+            "rounds": rounds,
+            "ratio": best["jobsvc"]["rps"] / best["reference"]["rps"],
+            "cpu_ms": cpu,
+            "cpu_ratio": cpu["jobsvc"] / cpu["reference"],
+        }
+    finally:
+        reference = stack.processes.pop("reference", None)
+        if reference is not None:
+            reference.send_signal(signal.SIGTERM)
+            reference.wait(timeout=40)
+        stack.stop()
+
+
+def _post(url: str, body: dict[str, Any] | None = None) -> bytes | None:
+    data = json.dumps(body or {"input_text": "ready?"}).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read()
+    except OSError:
+        return None
+
+
+def measure_batch(workdir: Path, scale: Scale) -> dict[str, Any]:
+    """One client, one keep-alive connection, POST /jobs/batch of `batch_size` jobs until `batch_jobs`."""
+    stack = Stack(workdir / "batch", 0.0, UNBOUNDED, start_worker=False).start()
+    try:
+        host, port = stack.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        bodies = [
+            json.dumps(
+                {"items": [{"input_text": f"[bench-job {n + i}] {TEXT}"} for i in range(scale.batch_size)]}
+            )
+            for n in range(0, scale.batch_jobs, scale.batch_size)
+        ]
+        accepted, latencies = 0, []
+        started = time.perf_counter()
+        for body in bodies:
+            sent = time.perf_counter()
+            conn.request("POST", "/jobs/batch", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 201:
+                raise SystemExit(f"bench: POST /jobs/batch answered {response.status}: {payload[:200]!r}")
+            accepted += len(json.loads(payload)["event_ids"])
+            latencies.append(time.perf_counter() - sent)
+        elapsed = time.perf_counter() - started
+        conn.close()
+        stored = len(stack.jobs())
+        return {
+            "jobs": accepted,
+            "stored": stored,
+            "batch_size": scale.batch_size,
+            "seconds": elapsed,
+            "jobs_per_s": accepted / elapsed,
+            "p50_ms": statistics.median(latencies) * 1000,
+            "max_ms": max(latencies) * 1000,
+        }
+    finally:
+        stack.stop()
+
+
+def report_targets(reference: dict[str, Any], batch: dict[str, Any], drain: dict[str, Any]) -> str:
+    """Ingest against the bare reference endpoint, batch ingest and the drain's CPU, with their targets."""
+    lines = []
+    if "worker_cpu_ms_per_job" in drain:
+        cpu = drain["worker_cpu_ms_per_job"]
+        met = "met" if drain["jobs_per_s"] >= 150 else "not met"
+        lines += [
+            "",
+            "| Per-job CPU, instant drain | Result |",
+            "|---|---|",
+            f"| Worker CPU per job (user + system, every worker process) | {cpu:.1f} ms: "
+            f"one core runs at most {1000 / cpu:.0f} jobs/s of it |",
+            f"| Drain throughput, target ≥ 150 jobs/s | {drain['jobs_per_s']:.0f} jobs/s: {met} |",
+        ]
+    if reference:
+        ratio, jobsvc, bare = reference["ratio"], reference["jobsvc"], reference["reference"]
+        lines += [
+            "",
+            f"| Ingest vs bare reference ({REFERENCE_CONNECTIONS} connections, same run, best of "
+            f"{len(reference['rounds']['jobsvc'])} alternating rounds) "
+            "| requests/s | p50 ms | p99 ms | errors | server CPU ms per request |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key, name, row in (
+            ("jobsvc", "jobsvc POST /jobs/", jobsvc),
+            ("reference", "bench/reference_app.py", bare),
+        ):
+            lines.append(
+                f"| {name} | {row['rps']:.0f} | {row['p50_us'] / 1000:.1f} | {row['p99_us'] / 1000:.1f} "
+                f"| {row['non_2xx'] + row['socket_errors']} | {reference['cpu_ms'][key]:.2f} |"
+            )
+        rounds = ", ".join(
+            f"{a['rps'] / b['rps']:.2f}x"
+            for a, b in zip(reference["rounds"]["jobsvc"], reference["rounds"]["reference"], strict=True)
+        )
+        met = "met" if ratio >= 1.0 and jobsvc["p99_us"] <= 100_000 else "not met"
+        lines.append(
+            f"| **Ratio jobsvc / reference** | **{ratio:.2f}x** (rounds: {rounds}) | | "
+            f"target ≥ 1.0x, p99 ≤ 100 ms: {met} | | {reference['cpu_ratio']:.2f}x |"
+        )
+    if batch:
+        met = "met" if batch["jobs_per_s"] >= 10_000 else "not met"
+        lines += [
+            "",
+            "| Batch ingest: POST /jobs/batch, one client | Result |",
+            "|---|---|",
+            f"| {batch['jobs']} jobs in batches of {batch['batch_size']} "
+            f"| **{batch['jobs_per_s']:.0f} jobs/s** ({batch['seconds']:.1f} s; per batch "
+            f"p50 {batch['p50_ms']:.0f} ms, max {batch['max_ms']:.0f} ms; {batch['stored']} rows stored); "
+            f"target ≥ 10,000 jobs/s: {met} |",
+        ]
+    return "\n".join(lines)
 
 
 def machine() -> str:
@@ -422,11 +620,13 @@ def main() -> None:
     )
     parser.add_argument("--smoke", action="store_true", help="a few jobs per phase")
     parser.add_argument(
-        "--only", choices=["ingest", "pickup", "drain", "latency", "postgres"], action="append"
+        "--only",
+        choices=["ingest", "pickup", "drain", "latency", "postgres", "reference", "batch"],
+        action="append",
     )
     args = parser.parse_args()
     scale = SMOKE if args.smoke else Scale()
-    phases = set(args.only or ["ingest", "pickup", "drain", "latency", "postgres"])
+    phases = set(args.only or ["ingest", "pickup", "drain", "latency", "postgres", "reference", "batch"])
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jobsvc-bench-") as tmp:
         workdir = Path(tmp)
@@ -443,13 +643,18 @@ def main() -> None:
             jobs, seconds = scale.latency_jobs, scale.latency_seconds
             latency = measure_drain(workdir, "latency", jobs, seconds, latency_env)
         postgres = measure_postgres(workdir, scale) if "postgres" in phases else None
+        reference = measure_reference(workdir, scale) if "reference" in phases else {}
+        batch = measure_batch(workdir, scale) if "batch" in phases else {}
         print(report(scale, ingest, pickup, drain, latency, postgres))
+        print(report_targets(reference, batch, drain))
     print(f"\n(bench took {time.monotonic() - began:.0f} s)")
     pg_drain = [postgres["drain"]] if postgres else []
     pg_ingest = [postgres["ingest"]] if postgres and postgres["ingest"] else []
-    ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in ingest + pg_ingest) and all(
+    checked = [*ingest, *pg_ingest, *(reference[name] for name in ("jobsvc", "reference") if reference)]
+    ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in checked) and all(
         d["correct"] in {"ok", "not run"} for d in (drain, latency, *pg_drain)
     )
+    ok = ok and (not batch or batch["stored"] == batch["jobs"])
     sys.exit(0 if ok else 1)
 
 
