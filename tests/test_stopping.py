@@ -19,6 +19,9 @@ import pytest
 from redis import Redis
 
 from jobsvc import create_app
+from jobsvc.core import store
+from jobsvc.core.models import JobStatus
+from jobsvc.llm import Usage
 from tests.conftest import RedisProcess, WorkerProcess, fresh_app, settings_from, spawn
 from tests.support import submit, wait_for, wait_for_job
 
@@ -180,3 +183,16 @@ def test_a_sigterm_hands_back_a_job_still_running_when_the_grace_ends(own_env, s
     print(f"\nstopped worker left {left_after:.1f}s after SIGTERM (WORKER_SHUTDOWN_GRACE=2)")
     assert left_after < 2 + 8  # the grace, plus generous time to hand back and exit
     assert f"handed back 1 running jobs ({event_id})" in stopping.log()
+
+
+def test_a_handed_back_run_keeps_its_checkpoint_and_does_not_count_toward_max_attempts(app_context):
+    job_id = store.create_job(f"Wear gloves {uuid.uuid4()}.")[0].id
+    store.claim_job(job_id, "leaving", 60)
+    store.save_summary(job_id, "leaving", "Wear gloves.", "openai", "fake-model", Usage())
+
+    assert not store.hand_back_job(job_id, "someone-else")  # only the lease's holder hands it back
+    assert store.hand_back_job(job_id, "leaving")
+
+    job = store.get_job(job_id)
+    assert (job.status, job.lease_owner, job.summary) == (JobStatus.PENDING, None, "Wear gloves.")
+    assert (job.attempts, job.run_attempts) == (1, 0)

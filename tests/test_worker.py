@@ -57,7 +57,7 @@ def _failures_counted(client) -> float:
 
 def test_a_run_canceled_mid_call_stays_canceled_when_the_llm_then_errors(e2e_client, worker, fake_llm):
     text = f"Lock the door {uuid.uuid4()}."
-    fake_llm.state.delay = 1.5
+    fake_llm.state.delay = 3.0  # time to cancel, even on a busy machine
     fake_llm.state.fail_next(401, matching=text)  # answered after the delay, once canceled
     failures_before = _failures_counted(e2e_client)
     event_id = submit(e2e_client, text)
