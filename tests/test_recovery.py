@@ -75,7 +75,7 @@ def fault_worker(spawn_worker):
 
 
 def _worker_processes(pid: int) -> list[psutil.Process]:
-    """The processes a supervising worker forked to run slots (RQ's schedulers are their children)."""
+    """The processes a supervising worker forked to run slots."""
     try:
         return psutil.Process(pid).children()
     except psutil.NoSuchProcess:

@@ -184,11 +184,9 @@ def _run_slot(
             if stop.is_set():  # a stop that came while this worker was being built
                 worker.request_warm_stop()
             try:
-                # The first delivery slot runs the scheduler (RQ takes a lock per queue): it
-                # moves webhook retries onto the deliveries queue when their delay is up.
-                worker.work(
-                    burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=slot == job_slots
-                )
+                # No RQ scheduler: nothing is enqueued for later (a webhook's next attempt is
+                # due by its row, and the reconciler queues it), so no scheduler process is forked.
+                worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=False)
             except RedisError as exc:
                 worker.lost_redis = True
                 log.debug("worker slot %d could not say goodbye to Redis: %s", slot, exc)
@@ -370,8 +368,6 @@ def _leave_now(app: Flask, slots: list[SlotWorker], reconciler: Reconciler) -> N
         if worker is None:
             continue
         with contextlib.suppress(Exception):  # a goodbye to RQ's worker list, where Redis answers
-            if worker.scheduler is not None:
-                worker.stop_scheduler()
             worker.register_death()
     logging.shutdown()
     os._exit(0)
