@@ -7,8 +7,13 @@ Load comes from wrk (keep-alive connections; bench/post_job.lua) for ingest and 
 threads of keep-alive http.client connections for the drains. Timings of jobs are read
 from the job rows (created_at, started_at, finished_at); LLM calls from the fake server.
 
+Two phases measure ingest against targets: `reference` runs bench/reference_app.py (a bare
+Flask endpoint) under gunicorn beside jobsvc, same sizes and Redis, and prints the ratio
+and each server's CPU per request; `batch` sends POST /jobs/batch of 500 jobs from one client.
+
     python bench/run.py            # the full run, a few minutes
     python bench/run.py --smoke    # a few jobs per phase, to keep the script working
+    python bench/run.py --only reference --only batch   # chosen phases only
 
 The `postgres` phase runs ingest (32 connections) and the instant drain again on a
 throwaway PostgreSQL server (Debian's binaries, as the tests find them), so its cost next

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from jobsvc.core.models import Job
 from jobsvc.extensions import db
-from tests.conftest import RedisProcess, fresh_app
+from tests.conftest import RedisProcess, free_port, fresh_app
+from tests.postgres import running_postgres, server_binaries
 from tests.support import wait_for_job
 from tests.test_metrics import scrape
 
@@ -204,3 +205,24 @@ def test_submit_with_a_jsonl_file_submits_one_job_per_line_and_refuses_all_if_on
     assert len(accepted.output.split()) == 2 and _stored(app, texts) == 2
     assert refused.exit_code == 2 and "1" in refused.output and "input_text" in refused.output
     assert _stored(app, ["fine"]) == 0
+
+
+@pytest.mark.skipif(server_binaries() is None, reason="PostgreSQL server binaries are not installed")
+def test_a_keyed_batch_is_created_once_and_replayed_on_postgresql(stack_env):
+    with running_postgres(free_port()) as url:
+        app = fresh_app({**stack_env, "DATABASE_URL": url, "QUEUE_NAME": "batch-postgres"})
+        client = app.test_client()
+        texts = _texts(3)
+        body = {"items": [{"input_text": t} for t in texts]}
+        headers = {"Idempotency-Key": "pg-batch"}
+
+        first = client.post("/jobs/batch", json=body, headers=headers)
+        again = client.post("/jobs/batch", json=body, headers=headers)
+        stored = _stored(app, texts)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()  # before this test's PostgreSQL goes away
+
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.get_json()["event_ids"] == first.get_json()["event_ids"]
+    assert stored == 3

@@ -52,6 +52,7 @@ def submit_job(
     Returns the job and whether it is new (False: the key's earlier job, replayed).
     """
     if idempotency_key is None:
+        # Concurrent submissions in this process share one transaction and one pipeline.
         return _submit_together(input_text, callback_url, owner), True
     request = f"{input_text}\0{callback_url or ''}"
     request_hash = hashlib.sha256(request.encode()).hexdigest() if idempotency_key else None
