@@ -226,3 +226,16 @@ def test_a_keyed_batch_is_created_once_and_replayed_on_postgresql(stack_env):
     assert first.status_code == 201 and again.status_code == 201
     assert again.get_json()["event_ids"] == first.get_json()["event_ids"]
     assert stored == 3
+
+
+def test_a_batch_over_max_batch_bytes_is_413_naming_that_limit(stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/big.sqlite3", "QUEUE_NAME": "batch-big"}
+    app = fresh_app(env, MAX_BATCH_BYTES=1000)
+    texts = _texts(3)
+
+    response = app.test_client().post(
+        "/jobs/batch", json={"items": [{"input_text": text * 20} for text in texts]}
+    )
+
+    assert response.status_code == 413
+    assert "MAX_BATCH_BYTES=1000" in response.get_json()["message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
@@ -24,7 +24,12 @@ def _http_error(error: HTTPException) -> tuple[Response, int, dict[str, Any]]:
         "status": error.name,
         "message": data.get("message") or error.description,
     }
-    if isinstance(error, RequestEntityTooLarge):
+    if isinstance(error, RequestEntityTooLarge) and request.endpoint == "jobs.JobBatch":
+        payload["message"] = (
+            f"The batch body is larger than MAX_BATCH_BYTES={current_app.config['MAX_BATCH_BYTES']} bytes; "
+            "split it into smaller batches."
+        )
+    elif isinstance(error, RequestEntityTooLarge):
         payload["message"] = (
             f"The request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes; "
             f"input_text may hold at most MAX_INPUT_CHARS={current_app.config['MAX_INPUT_CHARS']} characters."
