@@ -509,29 +509,3 @@ def database_url(settings: Mapping[str, Any], instance_path: str) -> str:
 def redis_url(settings: Mapping[str, Any], instance_path: str) -> str:
     """The Redis URL: REDIS_URL, or the embedded server's socket in the instance folder."""
     return settings.get("REDIS_URL") or "unix://" + str(Path(instance_path, "redis.sock").resolve())
-
-
-def render_env_example() -> str:
-    """`.env.example`: every setting with its documentation and default."""
-    lines = [
-        "# Every jobsvc setting with its default. Copy to .env and change what you need;",
-        "# the environment wins over .env. Empty means unset.",
-    ]
-    for setting in SETTINGS:
-        lines += ["", f"# {setting.doc}", f"{setting.key}={setting.default or ''}"]
-    return "\n".join(lines) + "\n"
-
-
-def render_settings_table() -> str:
-    """The README's table of settings, in markdown."""
-    rows = ["| Key | Default | What it does |", "|---|---|---|"]
-    for setting in SETTINGS:
-        default = f"`{setting.default}`" if setting.default is not None else "unset"
-        rows.append(f"| `{setting.key}` | {default} | {setting.doc} |")
-    return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":  # `python -m jobsvc.config env|table`: regenerate the documents
-    import sys
-
-    print(render_settings_table() if sys.argv[1:] == ["table"] else render_env_example(), end="")

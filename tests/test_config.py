@@ -12,9 +12,8 @@ from jobsvc.config import (
     database_url,
     read_settings,
     redis_url,
-    render_env_example,
-    render_settings_table,
 )
+from jobsvc.settings_docs import render_env_example, render_settings_table
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,10 +62,10 @@ def test_default_redis_is_the_embedded_socket_in_the_instance_folder():
 
 
 def test_env_example_lists_every_setting_as_the_table_says():
-    # Regenerate with `python -m jobsvc.config env > .env.example`.
+    # Regenerate with `python -m jobsvc.settings_docs env > .env.example`.
     assert (REPO / ".env.example").read_text() == render_env_example()
 
 
 def test_readme_shows_the_settings_table_as_the_table_says():
-    # Regenerate with `python -m jobsvc.config table` and paste it into the README.
+    # Regenerate with `python -m jobsvc.settings_docs table` and paste it into the README.
     assert render_settings_table() in (REPO / "README.md").read_text()
