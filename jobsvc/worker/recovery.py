@@ -15,7 +15,7 @@ from rq.job import JobStatus as RQStatus
 
 from jobsvc.core import store, workers
 from jobsvc.core.models import utcnow
-from jobsvc.core.queue import enqueue_delivery, enqueue_job, get_redis, get_webhooks_queue
+from jobsvc.core.queue import enqueue_delivery, enqueue_job, get_queue, get_redis, get_webhooks_queue
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,22 @@ def reconcile(lease_seconds: int, min_age: float = ENQUEUE_GRACE_SECONDS) -> Rec
     if not pending:
         return report
     rq_jobs = RQJob.fetch_many([job_id for job_id, _ in pending], connection=get_redis())
-    for (job_id, updated_at), rq_job in zip(pending, rq_jobs, strict=True):
+    statuses = [rq_job.get_status(refresh=False) if rq_job is not None else None for rq_job in rq_jobs]
+    queue = get_queue()
+    waiting = set(queue.get_job_ids()) if RQStatus.QUEUED in statuses else set()
+    for (job_id, updated_at), rq_job, status in zip(pending, rq_jobs, statuses, strict=True):
         if job_id in report.requeued:
             continue
-        status = rq_job.get_status(refresh=False) if rq_job is not None else None
-        if status in _LIVE:
+        if (
+            status == RQStatus.QUEUED
+            and job_id not in waiting
+            and updated_at <= now - timedelta(seconds=lease_seconds)
+        ):
+            # "queued", yet off the queue: a worker took it (RQ 3.0 moves it to the queue's
+            # intermediate list) and its host died before starting it. RQ's own clean-up of
+            # that list comes with its maintenance, minutes later, and fails the job.
+            get_redis().lrem(queue.intermediate_queue_key, 0, job_id)
+        elif status in _LIVE:
             continue
         # "started" while the row is pending: a worker is claiming it, or died before it could.
         if status == RQStatus.STARTED and updated_at > now - timedelta(seconds=lease_seconds):
