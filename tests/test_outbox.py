@@ -18,6 +18,7 @@ from rq import Queue
 
 from jobsvc.core import store
 from jobsvc.core.models import utcnow
+from jobsvc.core.queue import enqueue_delivery, get_redis, webhooks_queue_name
 from tests.conftest import RedisProcess, fresh_app
 from tests.support import submit, wait_for, wait_for_job
 from tests.test_webhooks import SECRET, start_receiver, stop_receiver, verify
@@ -224,3 +225,16 @@ def test_a_delivery_held_by_a_slow_receiver_does_not_hold_up_jobs(
     assert job["status"] == "succeeded"
     assert webhook(outbox_app, event_id)["attempts"] == 0  # that delivery is still in flight
     hanging_receiver.release.set()
+
+
+def test_deliveries_waiting_in_their_queue_do_not_count_toward_max_pending_jobs(stack_env, tmp_path):
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/quota.sqlite3", "QUEUE_NAME": "quota"}
+    app = fresh_app(env, MAX_PENDING_JOBS=2)
+    with app.app_context():
+        for _ in range(3):
+            enqueue_delivery(str(uuid.uuid4()))
+        assert Queue(webhooks_queue_name("quota"), connection=get_redis()).count == 3
+
+    response = app.test_client().post("/jobs/", json={"input_text": "Wear gloves."})
+
+    assert response.status_code == 201, response.get_json()
