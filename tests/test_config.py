@@ -39,7 +39,14 @@ def test_environment_wins_over_dotenv_file(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("LLM_PROVIDER", "gpt"), ("JOB_TIMEOUT", "-1"), ("LLM_TIMEOUT", "soon")]
+    ("key", "value"),
+    [
+        ("LLM_PROVIDER", "gpt"),
+        ("JOB_TIMEOUT", "-1"),
+        ("LLM_TIMEOUT", "soon"),
+        ("LLM_MAX_RETRIES", "-1"),
+        ("PROXY_FIX", "-2"),
+    ],
 )
 def test_an_unusable_value_names_the_setting(key, value):
     with pytest.raises(ConfigError, match=key):
