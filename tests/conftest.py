@@ -57,7 +57,7 @@ class RedisProcess:
             stderr=subprocess.DEVNULL,
         )
         client = Redis.from_url(self.url)
-        wait_for(lambda: _pings(client), timeout=10, what="redis-server to answer")
+        wait_for(lambda: _pings(client), timeout=30, what="redis-server to answer")
 
     def stop(self) -> None:
         """Stop the server (SIGTERM: it writes its AOF and exits)."""
@@ -243,7 +243,8 @@ def start_worker(
         started.append(worker)
         wait_for(
             lambda: _listening_workers(env) > before or worker.process.poll() is not None,
-            timeout=20,
+            # A bound on start-up, not a timing check: a loaded 2-core machine can take long.
+            timeout=60,
             what="the worker to listen",
         )
         assert worker.process.poll() is None, worker.log()

@@ -57,7 +57,7 @@ def embedded_redis(tmp_path):
     arguments = server_arguments(tmp_path, socket=socket)
     server = subprocess.Popen([str(redis_server_binary()), *arguments], stdout=subprocess.DEVNULL)
     try:
-        wait_for(socket.exists, timeout=10, what="the embedded Redis socket")
+        wait_for(socket.exists, timeout=30, what="the embedded Redis socket")
         yield
     finally:
         server.terminate()

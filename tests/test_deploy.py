@@ -59,7 +59,8 @@ def test_app_json_keeps_every_connection_within_the_smallest_postgres_plan():
 
 @pytest.mark.parametrize("process", ["web", "worker", "release"])
 def test_each_systemd_unit_runs_what_the_procfile_runs(process):
-    procfile = _procfile()[process].replace(" --bind 0.0.0.0:$PORT", "")
+    # The unit takes its environment (HOST included) from /etc/jobsvc/env, not the command line.
+    procfile = re.sub(r"^(?:[A-Z_]+=\S+ )+", "", _procfile()[process].replace(" --bind 0.0.0.0:$PORT", ""))
     exec_start = _unit(process)["Service"]["ExecStart"]
 
     assert exec_start.replace("/srv/jobsvc/.venv/bin/", "") == procfile

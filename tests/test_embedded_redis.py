@@ -45,7 +45,7 @@ def test_data_survives_a_restart(short_instance):
     client = Redis(unix_socket_path=str(short_instance / "redis.sock"))
     server = start_embedded(short_instance)
     try:
-        wait_for(lambda: answers(client), timeout=10, what="embedded redis")
+        wait_for(lambda: answers(client), timeout=30, what="embedded redis")
         client.rpush("rq:queue:jobsvc", "job-1")
     finally:
         server.terminate()
@@ -54,7 +54,7 @@ def test_data_survives_a_restart(short_instance):
 
     server = start_embedded(short_instance)
     try:
-        wait_for(lambda: answers(client), timeout=10, what="embedded redis after restart")
+        wait_for(lambda: answers(client), timeout=30, what="embedded redis after restart")
         assert client.lrange("rq:queue:jobsvc", 0, -1) == [b"job-1"]
     finally:
         server.terminate()
@@ -79,7 +79,7 @@ def test_zero_configuration_web_and_worker_find_the_embedded_redis(short_instanc
     env["DATABASE_URL"] = f"sqlite:///{short_instance}/jobsvc.sqlite3"
     server = start_embedded(short_instance)
     try:
-        wait_for(lambda: answers(Redis(unix_socket_path=str(short_instance / "redis.sock"))), timeout=10)
+        wait_for(lambda: answers(Redis(unix_socket_path=str(short_instance / "redis.sock"))), timeout=30)
         app = fresh_app(env)
         assert app.config["REDIS_URL"] == f"unix://{short_instance}/redis.sock"
         worker = start_worker(**env)

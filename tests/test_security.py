@@ -126,7 +126,7 @@ def test_the_embedded_redis_aof_is_readable_by_its_user_only(stack_env, tmp_path
     )
     try:
         socket = tmp_path / "redis.sock"
-        wait_for(socket.exists, timeout=10, what="the embedded Redis")
+        wait_for(socket.exists, timeout=30, what="the embedded Redis")
         Redis(unix_socket_path=str(socket)).set("job", "a queue entry")
     finally:
         process.terminate()
