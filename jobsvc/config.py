@@ -285,7 +285,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AUTH_FAILURE_LIMIT",
         "10/minute",
-        "Failed authentications per client address (with API_KEYS set); past it the address gets 429.",
+        "Failed authentications per client address (API keys, ADMIN_PASSWORD, METRICS_TOKEN together); "
+        "past it the address gets 429.",
         _rate_limit,
     ),
     Setting(
