@@ -1,11 +1,11 @@
 """The guard of every admin page (/rq, /admin): a password, same-origin actions, no framing.
 
 Admin pages need ADMIN_PASSWORD (HTTP basic auth); wrong credentials spend the client
-address's AUTH_FAILURE_LIMIT, shared with API keys and the metrics token. The one exception is the
-zero-configuration `make run` on a laptop: bound to loopback, no proxy trusted, the
-embedded Redis. Even there a request must come from loopback, carry no forwarding header
-(a proxy on the same host makes every internet request look local) and name a local Host
-(a DNS-rebound name would not). Requests that change something must also come from an
+address's AUTH_FAILURE_LIMIT, shared with API keys and the metrics token. The one
+exception is the zero-configuration `make run` on a laptop: bound to loopback, no proxy
+trusted, the embedded Redis. Even there a request must come from loopback, carry no
+forwarding header (a proxy on the same host makes every internet request look local) and
+name a local Host (a DNS-rebound name would not). Requests that change something must also come from an
 admin page itself (Origin or Sec-Fetch-Site), so another site cannot make a browser send
 them with its cached credentials. A module mounts an admin page by its URL prefix alone:
 anything under ADMIN_PREFIXES is guarded, whatever blueprint serves it.
