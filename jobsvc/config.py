@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 import os
@@ -14,6 +13,7 @@ from typing import Any, NamedTuple
 
 from dotenv import dotenv_values
 
+from jobsvc.core.signing import secret_key
 from jobsvc.errors import ConfigError
 
 
@@ -118,12 +118,7 @@ def _comma_list(raw: str) -> tuple[str, ...]:
 def _webhook_secrets(raw: str) -> tuple[str, ...]:
     secrets = _comma_list(raw)
     for secret in secrets:
-        if secret.startswith("whsec_"):
-            try:
-                encoded = secret.removeprefix("whsec_")
-                base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-            except ValueError:
-                raise ValueError("a whsec_ secret must be base64 after the prefix") from None
+        secret_key(secret)  # raises ValueError for a whsec_ secret that is not base64
     return secrets
 
 
@@ -290,7 +285,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AUTH_FAILURE_LIMIT",
         "10/minute",
-        "Failed authentications per client address (with API_KEYS set); past it the address gets 429.",
+        "Failed authentications per client address (API keys, ADMIN_PASSWORD, METRICS_TOKEN together); "
+        "past it the address gets 429.",
         _rate_limit,
     ),
     Setting(

@@ -25,6 +25,16 @@ class ConfigError(JobsvcError, ValueError):
     exit_code = 2
 
 
+class Unauthorized(JobsvcError):
+    """The request carries no valid bearer token (an API key, or METRICS_TOKEN for /metrics)."""
+
+    http_status = 401
+    headers = {"WWW-Authenticate": "Bearer"}  # noqa: RUF012 - read-only class default
+
+    def __init__(self, what: str = "a valid API key", placeholder: str = "key") -> None:
+        super().__init__(f"Send {what} as the header Authorization: Bearer <{placeholder}>.")
+
+
 class JobNotFound(JobsvcError):
     """No job has this id (or the caller may not see it)."""
 

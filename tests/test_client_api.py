@@ -9,6 +9,8 @@ from flask import Flask
 from redis import Redis
 
 from jobsvc import create_app
+from jobsvc.errors import Unauthorized
+from jobsvc.web.auth import owner_filter
 from tests.conftest import fresh_app
 from tests.support import submit, wait_for, wait_for_job
 
@@ -261,3 +263,14 @@ def test_unauthenticated_requests_spend_the_address_budget_not_a_budget_per_toke
     assert wrong == [401, 401, 429]
     # The key's own budget is untouched by what the address spent before it matched.
     assert client.get("/jobs/", headers={"Authorization": "Bearer alpha"}).status_code == 200
+
+
+def test_a_route_that_skipped_authentication_still_answers_401_asking_for_a_bearer_key(stack_env, tmp_path):
+    app = limited_app(stack_env, tmp_path, API_KEYS="shop:sk-right-key")
+    request = app.test_request_context("/jobs/", headers={"Authorization": "Bearer sk-wrong"})
+    # What any job route asks first: whose jobs the caller may see.
+    with request, pytest.raises(Unauthorized) as refused:
+        owner_filter()
+
+    assert refused.value.http_status == 401
+    assert refused.value.headers == {"WWW-Authenticate": "Bearer"}

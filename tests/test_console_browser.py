@@ -8,7 +8,7 @@ import uuid
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser import PATIENCE_MS, api, launched, needs_chromium, serving, site_env
+from tests.browser import PATIENCE_MS, api, needs_chromium, running_site, serving, site_env
 from tests.support import wait_for
 
 pytestmark = needs_chromium
@@ -33,15 +33,8 @@ def console_env(stack_env, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def site(console_env, start_worker, tmp_path_factory):
-    start_worker(**console_env)
-    with serving(console_env, tmp_path_factory.mktemp("console-gunicorn") / "gunicorn.log") as server:
-        yield server.url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as chromium:
-        yield chromium
+    with running_site(console_env, start_worker, tmp_path_factory.mktemp("console-gunicorn")) as url:
+        yield url
 
 
 @pytest.fixture

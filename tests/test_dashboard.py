@@ -227,3 +227,38 @@ def test_many_apps_leave_the_shared_blueprint_untouched(stack_env, tmp_path):
     assert all(app.test_client().get("/rq/", headers=ADMIN).status_code == 200 for app in apps)
     hooks_after = {key: len(funcs) for key, funcs in rq_dashboard.blueprint.before_request_funcs.items()}
     assert hooks_after == hooks_before
+
+
+def guarded_app(e2e_env, tmp_path, **settings: str):
+    """An app with ADMIN_PASSWORD, a failure budget of its own (a fresh queue name), and `settings`."""
+    env = {
+        **e2e_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/g.sqlite3",
+        "QUEUE_NAME": f"guarded-{uuid.uuid4()}",
+        "ADMIN_PASSWORD": "s3cret",
+        **settings,
+    }
+    return fresh_app(env)
+
+
+def test_admin_password_guesses_get_auth_failure_limit_then_429_even_the_right_one(e2e_env, tmp_path):
+    client = guarded_app(e2e_env, tmp_path, AUTH_FAILURE_LIMIT="3/minute").test_client()
+    guesses = [
+        client.get("/rq/", headers=basic("admin", f"guess-{n}"), environ_base=OUTSIDER).status_code
+        for n in range(3)
+    ]
+
+    right = client.get("/admin/", headers=ADMIN, environ_base=OUTSIDER)
+    from_elsewhere = client.get("/rq/", headers=ADMIN, environ_base={"REMOTE_ADDR": "198.51.100.4"})
+
+    assert guesses == [401, 401, 401]
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    assert from_elsewhere.status_code == 200
+
+
+def test_a_browser_asked_for_admin_credentials_spends_no_failure_budget(e2e_env, tmp_path):
+    client = guarded_app(e2e_env, tmp_path, AUTH_FAILURE_LIMIT="2/minute").test_client()
+    challenges = [client.get("/rq/", environ_base=OUTSIDER).status_code for _ in range(5)]
+
+    assert challenges == [401] * 5
+    assert client.get("/rq/", headers=ADMIN, environ_base=OUTSIDER).status_code == 200

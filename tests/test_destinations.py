@@ -1,14 +1,17 @@
-"""Where a webhook may go: each way around the destination check, attacked."""
+"""Where a webhook may go: each way around the destination check, attacked, and what it costs a request."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
+from collections import Counter
 
 import pytest
 
-from jobsvc.core.destinations import check_destination
+from jobsvc.core.destinations import LOOKUPS_AT_ONCE, MAX_HOSTS, REFUSED_ADDRESS, check_destination
 from jobsvc.errors import UnsafeDestination
+from tests.conftest import fresh_app
 
 
 @pytest.mark.parametrize(
@@ -98,9 +101,134 @@ def test_a_slow_name_server_is_not_waited_for(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", slow_lookup)
     try:
-        with pytest.raises(UnsafeDestination, match="did not resolve within"):
+        with pytest.raises(UnsafeDestination, match="that resolves"):
             check_destination("https://slow.example.com/in", allow_private=False)
         # The check gave up while the lookup was still waiting on the name server.
         assert not answered.is_set()
     finally:
         released.set()
+
+
+PUBLIC = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 443))]
+PRIVATE = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", 443))]
+
+
+class NameServer:
+    """What socket.getaddrinfo answers for names under .example; anything else (Redis) is real.
+
+    `missing.example` does not exist, `internal.example` is private, `slow*.example` answers
+    only once released, every other name is public. `asked` counts lookups by name.
+    """
+
+    def __init__(self) -> None:
+        self.real = socket.getaddrinfo
+        self.asked: Counter[str] = Counter()
+        self.released = threading.Event()
+
+    def __call__(self, host, *args, **kwargs):
+        if not str(host).endswith(".example"):
+            return self.real(host, *args, **kwargs)
+        self.asked[host] += 1
+        if host == "missing.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        if host.startswith("slow"):
+            self.released.wait(30)
+        return PRIVATE if host == "internal.example" else PUBLIC
+
+
+@pytest.fixture
+def name_server(monkeypatch):
+    server = NameServer()
+    monkeypatch.setattr(socket, "getaddrinfo", server)
+    yield server
+    server.released.set()  # no resolver thread stays blocked after the test
+
+
+@pytest.fixture
+def signing_app(stack_env, tmp_path):
+    """An app that can sign callbacks, on an empty database and a queue nobody listens on."""
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/dest.sqlite3",
+        "QUEUE_NAME": "unattended",
+        "WEBHOOK_SECRET": "whsec_dGVzdC1zZWNyZXQ=",
+    }
+    return fresh_app(env).test_client()
+
+
+def callback_errors(response) -> object:
+    assert response.status_code == 422, response.get_json()
+    return response.get_json()["errors"]["json"]
+
+
+@pytest.mark.parametrize(
+    ("host", "logged"),
+    [
+        ("missing.example", "does not resolve"),
+        ("internal.example", "non-public 10.0.0.5"),
+        ("slow.example", "no answer within"),
+    ],
+)
+def test_a_refused_address_gets_one_message_whatever_the_reason_which_only_the_log_tells(
+    signing_app, name_server, caplog, monkeypatch, host, logged
+):
+    caplog.set_level(logging.INFO, logger="jobsvc.core.destinations")
+    # Alembic's fileConfig, run in this process by create_schema, disables loggers that existed then.
+    monkeypatch.setattr(logging.getLogger("jobsvc.core.destinations"), "disabled", False)
+
+    response = signing_app.post("/jobs/", json={"input_text": "x", "callback_url": f"https://{host}/hook"})
+
+    assert callback_errors(response) == {"callback_url": [REFUSED_ADDRESS]}
+    assert logged in caplog.text and host in caplog.text
+
+
+def test_a_batch_looks_each_distinct_callback_host_up_once(signing_app, name_server):
+    items = [
+        {"input_text": f"Job {n}.", "callback_url": f"https://hooks-{n % 3}.example/in/{n}"}
+        for n in range(90)
+    ]
+
+    response = signing_app.post("/jobs/batch", json={"items": items})
+
+    assert response.status_code == 201, response.get_json()
+    assert name_server.asked == {"hooks-0.example": 1, "hooks-1.example": 1, "hooks-2.example": 1}
+
+
+def test_a_batch_names_its_refused_items_by_index_with_the_one_message(signing_app, name_server):
+    hosts = ["hooks.example", "missing.example", "hooks.example", "internal.example"]
+    items = [{"input_text": "x", "callback_url": f"https://{host}/in"} for host in hosts]
+
+    errors = callback_errors(signing_app.post("/jobs/batch", json={"items": items}))
+
+    assert errors == {
+        "items": {"1": {"callback_url": [REFUSED_ADDRESS]}, "3": {"callback_url": [REFUSED_ADDRESS]}}
+    }
+
+
+def test_a_batch_naming_more_than_max_hosts_callback_hosts_is_refused_before_any_lookup(
+    signing_app, name_server
+):
+    items = [
+        {"input_text": "x", "callback_url": f"https://hooks-{n}.example/in"} for n in range(MAX_HOSTS + 1)
+    ]
+
+    errors = callback_errors(signing_app.post("/jobs/batch", json={"items": items}))
+
+    assert f"at most {MAX_HOSTS}" in str(errors["items"])
+    assert not name_server.asked
+
+
+def test_a_batch_of_slow_names_leaves_the_resolver_to_other_requests(signing_app, name_server):
+    items = [{"input_text": "x", "callback_url": f"https://slow-{n}.example/in"} for n in range(MAX_HOSTS)]
+
+    batch = signing_app.post("/jobs/batch", json={"items": items})
+    # While the batch's lookups still wait on the name server, another request's lookup is answered.
+    single = signing_app.post("/jobs/", json={"input_text": "x", "callback_url": "https://fast.example/in"})
+
+    assert set(callback_errors(batch)["items"]) == {str(n) for n in range(MAX_HOSTS)}
+    assert single.status_code == 201, single.get_json()
+    assert not name_server.released.is_set()
+    # The batch never held more of the resolver than its share.
+    assert (
+        sum(count for host, count in name_server.asked.items() if host.startswith("slow")) <= LOOKUPS_AT_ONCE
+    )

@@ -182,3 +182,28 @@ def test_with_a_metrics_token_a_scrape_without_it_is_401(guarded_metrics, header
 def test_with_a_metrics_token_a_scrape_with_it_gets_the_metrics(guarded_metrics):
     metrics = gauges(guarded_metrics, headers={"Authorization": "Bearer scrape-me"})
     assert metrics["jobsvc_redis_up"] == 1
+
+
+def test_metrics_token_guesses_get_auth_failure_limit_then_429_even_the_right_one(stack_env, tmp_path):
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/mg.sqlite3",
+        "QUEUE_NAME": f"metrics-{uuid.uuid4()}",  # a failure budget of its own
+        "METRICS_TOKEN": "scrape-me",
+        "AUTH_FAILURE_LIMIT": "3/minute",
+    }
+    client = fresh_app(env).test_client()
+    guesses = [
+        client.get("/metrics", headers={"Authorization": f"Bearer guess-{n}"}).status_code for n in range(3)
+    ]
+
+    right = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    from_elsewhere = client.get(
+        "/metrics",
+        headers={"Authorization": "Bearer scrape-me"},
+        environ_base={"REMOTE_ADDR": "198.51.100.4"},
+    )
+
+    assert guesses == [401, 401, 401]
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    assert from_elsewhere.status_code == 200

@@ -19,9 +19,10 @@ from rq import Queue
 from jobsvc.core import store
 from jobsvc.core.models import utcnow
 from jobsvc.core.queue import enqueue_delivery, get_redis, webhooks_queue_name
-from tests.conftest import RedisProcess, fresh_app
+from tests.conftest import RedisProcess, fresh_app, spawning_workers
+from tests.receivers import start_receiver, stop_receiver
 from tests.support import submit, wait_for, wait_for_job
-from tests.test_webhooks import SECRET, start_receiver, stop_receiver, verify
+from tests.test_webhooks import SECRET, verify
 
 
 @pytest.fixture(scope="module")
@@ -63,23 +64,8 @@ def client(outbox_app):
 @pytest.fixture
 def spawn_worker(start_worker, outbox_env):
     """Start workers on the outbox stack; each one is killed when the test ends."""
-    started = []
-
-    def spawn(**overrides: str):
-        worker = start_worker(**{**outbox_env, **overrides})
-        started.append(worker)
-        return worker
-
-    yield spawn
-    for worker in started:
-        worker.kill_group()
-
-
-@pytest.fixture
-def receiver():
-    server = start_receiver()
-    yield server
-    stop_receiver(server)
+    with spawning_workers(start_worker, outbox_env) as spawn:
+        yield spawn
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from redis import Redis
 from rq import Queue
 
 from jobsvc import create_app
-from tests.conftest import RedisProcess, each_database, fresh_app, settings_from
+from tests.conftest import RedisProcess, each_database, fresh_app, settings_from, spawning_workers
 from tests.support import submit, wait_for, wait_for_job
 
 
@@ -57,16 +57,8 @@ def client(fault_app):
 @pytest.fixture
 def spawn_worker(start_worker, fault_env):
     """Start workers on the fault stack; each one (and its horse) is killed when the test ends."""
-    started = []
-
-    def spawn(**overrides: str):
-        worker = start_worker(**{**fault_env, **overrides})
-        started.append(worker)
-        return worker
-
-    yield spawn
-    for worker in started:
-        worker.kill_group()
+    with spawning_workers(start_worker, fault_env) as spawn:
+        yield spawn
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 Read-only over what the pipeline owns: no create, edit or delete. Its only writes are the
 bulk actions cancel and retry, which go through the same service functions as the API.
 Its forms carry a CSRF token (SecureForm, signed with SECRET_KEY), and the guard in
-`jobsvc.web.dashboard` asks for ADMIN_USERNAME / ADMIN_PASSWORD, exactly as for /rq.
+`jobsvc.web.admin_guard` asks for ADMIN_USERNAME / ADMIN_PASSWORD, exactly as for /rq.
+The admin sees every tenant's jobs; the owner column says whose each one is. The CSV
+export defuses spreadsheet formulas in any cell, as tenants write the text it holds.
 """
 
 from __future__ import annotations
@@ -34,12 +36,20 @@ from jobsvc.errors import WrongStatus
 from jobsvc.extensions import db
 
 PREFIX = "/admin"
-# The blueprints Flask-Admin makes for the index and the jobs view: what the guard covers.
+# The endpoints of the blueprints Flask-Admin makes for the index and the jobs view.
 INDEX_ENDPOINT = "admin"
 JOBS_ENDPOINT = "admin_jobs"
-BLUEPRINTS = frozenset({INDEX_ENDPOINT, JOBS_ENDPOINT})
 EXCERPT_CHARS = 80
 PROVIDERS = ("openai", "offline")
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse_formula(value: Any) -> Any:
+    """`value`, with a `'` in front if it is text a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _utc(value: datetime) -> datetime:
@@ -111,15 +121,16 @@ class JobAdmin(ModelView):
     column_type_formatters: ClassVar[dict[type, Any]] = {**BASE_FORMATTERS, datetime: _when}
     column_type_formatters_detail: ClassVar[dict[type, Any]] = {**BASE_FORMATTERS, datetime: _when}
     column_type_formatters_export: ClassVar[dict[type, Any]] = dict(EXPORT_FORMATTERS)
-    column_list = ("created_at", "status", "provider", "attempts", "excerpt")
+    column_list = ("created_at", "owner", "status", "provider", "attempts", "excerpt")
     column_labels: ClassVar[dict[str, str]] = {
         "created_at": "Created",
         "input_text": "Input text",
         "id": "Event id",
         "excerpt": "Excerpt",
+        "owner": "Owner (API key)",
     }
     column_default_sort = ("created_at", True)
-    column_sortable_list = ("created_at", "status", "provider", "attempts")
+    column_sortable_list = ("created_at", "owner", "status", "provider", "attempts")
     column_searchable_list = ("input_text",)
     column_formatters: ClassVar[dict[str, Any]] = {"excerpt": _excerpt, "status": _status}
     column_details_list: ClassVar[list[str]] = [column.key for column in Job.__table__.columns]
@@ -133,6 +144,7 @@ class JobAdmin(ModelView):
     column_export_list = (
         "id",
         "created_at",
+        "owner",
         "status",
         "provider",
         "model",
@@ -151,7 +163,12 @@ class JobAdmin(ModelView):
         CreatedAfter(Job.created_at, "Created (UTC)"),
         CreatedBefore(Job.created_at, "Created (UTC)"),
         FilterEqual(Job.provider, "Provider", options=[(p, p) for p in PROVIDERS]),
+        FilterEqual(Job.owner, "Owner (API key)"),
     )
+
+    def get_export_value(self, model: Job, name: str) -> Any:
+        """The cell as exported: every text cell defused, whoever wrote it."""
+        return defuse_formula(super().get_export_value(model, name))
 
     def _bulk(self, ids: list[str], verb: str, run: Callable[[Job], Job]) -> None:
         done, refused = 0, []

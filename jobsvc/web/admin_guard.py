@@ -1,10 +1,11 @@
 """The guard of every admin page (/rq, /admin): a password, same-origin actions, no framing.
 
-Admin pages need ADMIN_PASSWORD (HTTP basic auth). The one exception is the
-zero-configuration `make run` on a laptop: bound to loopback, no proxy trusted, the
-embedded Redis. Even there a request must come from loopback, carry no forwarding header
-(a proxy on the same host makes every internet request look local) and name a local Host
-(a DNS-rebound name would not). Requests that change something must also come from an
+Admin pages need ADMIN_PASSWORD (HTTP basic auth); wrong credentials spend the client
+address's AUTH_FAILURE_LIMIT, shared with API keys and the metrics token. The one
+exception is the zero-configuration `make run` on a laptop: bound to loopback, no proxy
+trusted, the embedded Redis. Even there a request must come from loopback, carry no
+forwarding header (a proxy on the same host makes every internet request look local) and
+name a local Host (a DNS-rebound name would not). Requests that change something must also come from an
 admin page itself (Origin or Sec-Fetch-Site), so another site cannot make a browser send
 them with its cached credentials. A module mounts an admin page by its URL prefix alone:
 anything under ADMIN_PREFIXES is guarded, whatever blueprint serves it.
@@ -12,13 +13,14 @@ anything under ADMIN_PREFIXES is guarded, whatever blueprint serves it.
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 from flask_smorest import abort
 
 from jobsvc.config import is_loopback, redis_url
+from jobsvc.web import limits
+from jobsvc.web.auth import same_secret
 
 #: Every URL prefix that serves an admin page; the guard covers everything under each.
 ADMIN_PREFIXES = ("/rq", "/admin")
@@ -69,13 +71,19 @@ def _check_local_request() -> None:
 
 
 def _check_password(password: str) -> None:
+    # An address that keeps failing is refused before its next guess is even compared.
+    limits.refuse_if_guessing()
     auth = request.authorization
     given_user = (auth.username or "") if auth else ""
     given_password = (auth.password or "") if auth else ""
     # Both compared, in constant time, whatever the first one says.
-    user_ok = hmac.compare_digest(given_user.encode(), current_app.config["ADMIN_USERNAME"].encode())
-    password_ok = hmac.compare_digest(given_password.encode(), password.encode())
+    user_ok = same_secret(given_user, current_app.config["ADMIN_USERNAME"])
+    password_ok = same_secret(given_password, password)
     if not (user_ok and password_ok):
+        if "Authorization" in request.headers:
+            # A guess. A request without credentials is a browser's first visit, which
+            # this 401 asks for them: it guesses nothing, so it spends nothing.
+            limits.count_failed_authentication()
         abort(
             401,
             message="Admin pages need ADMIN_USERNAME and ADMIN_PASSWORD (HTTP basic auth).",

@@ -6,12 +6,32 @@ worked out once per request, here, and kept on `g`.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from flask import current_app, g, request
-from flask_smorest import abort
+
+from jobsvc.errors import Unauthorized
 
 _UNSET = object()
+
+
+def bearer_token() -> str | None:
+    """The token of the request's `Authorization: Bearer <token>` header, or None without one."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def same_secret(offered: str, secret: str) -> bool:
+    """Whether `offered` is `secret`, in time that tells nothing about the secret, its length included.
+
+    `hmac.compare_digest` returns at once for inputs of unequal length; comparing their
+    SHA-256 digests, always 32 bytes, closes that.
+    """
+    return hmac.compare_digest(
+        hashlib.sha256(offered.encode()).digest(), hashlib.sha256(secret.encode()).digest()
+    )
 
 
 def api_client() -> str | None:
@@ -19,13 +39,13 @@ def api_client() -> str | None:
     cached = g.get("api_client", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    offered = token.strip().encode()
+    offered = bearer_token()
     name = None
-    # Compared with every key, in constant time, so timing tells nothing about any of them.
-    for key in current_app.config["API_KEYS"] or ():
-        if hmac.compare_digest(offered, key.secret.encode()) and scheme.lower() == "bearer":
-            name = key.name
+    if offered is not None:
+        # Compared with every key, in constant time, so timing tells nothing about any of them.
+        for key in current_app.config["API_KEYS"] or ():
+            if same_secret(offered, key.secret):
+                name = key.name
     g.api_client = name
     return name
 
@@ -36,7 +56,7 @@ def owner_filter() -> str | None:
         return None
     name = api_client()
     if name is None:  # fails closed, should a route ever skip the blueprint's authentication
-        abort(401, message="Send a valid API key as the header Authorization: Bearer <key>.")
+        raise Unauthorized()
     return name
 
 

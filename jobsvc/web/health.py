@@ -8,14 +8,13 @@ balancer because the workers are down would turn a worker outage into a full out
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -24,7 +23,10 @@ from sqlalchemy import text
 
 from jobsvc.core import metrics, workers
 from jobsvc.core.queue import get_redis
+from jobsvc.errors import Unauthorized
 from jobsvc.extensions import db
+from jobsvc.web import limits
+from jobsvc.web.auth import bearer_token, same_secret
 
 blp = Blueprint("health", __name__, description="Liveness and readiness, for load balancers.")
 
@@ -148,13 +150,12 @@ def _require_metrics_token() -> None:
     token = current_app.config["METRICS_TOKEN"]
     if not token:
         return
-    scheme, _, offered = request.headers.get("Authorization", "").partition(" ")
-    if not (hmac.compare_digest(offered.strip().encode(), token.encode()) and scheme.lower() == "bearer"):
-        abort(
-            401,
-            message="/metrics needs the header Authorization: Bearer <METRICS_TOKEN>.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    # Failed tokens spend the address's AUTH_FAILURE_LIMIT, like failed API keys.
+    limits.refuse_if_guessing()
+    offered = bearer_token()
+    if offered is None or not same_secret(offered, token):
+        limits.count_failed_authentication()
+        raise Unauthorized("the METRICS_TOKEN", placeholder="METRICS_TOKEN")
 
 
 def init_app(app: Flask) -> None:

@@ -1,9 +1,10 @@
 """Rate limits, counted in Redis so every web process agrees.
 
 A request spends its API key's budget only once the key matched; anything else spends
-its client address's budget. Failed authentications have a budget of their own per
-address (AUTH_FAILURE_LIMIT): past it the address is refused, right key or not, so
-guessing keys is slow, and a guess never creates a Redis key of its own.
+its client address's budget. Failed authentications (an API key, the admin password, the
+metrics token) share a budget of their own per address (AUTH_FAILURE_LIMIT): past it the
+address is refused, right secret or not, so guessing is slow, and a guess never creates
+a Redis key of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
@@ -72,13 +75,19 @@ def count_failed_authentication() -> None:
         log.info("authentication failure not counted: %s", type(exc).__name__)
 
 
+def counts_anything(config: Mapping[str, Any]) -> bool:
+    """Whether there is a request budget or a secret to guess (API keys, admin password, metrics token)."""
+    secrets = ("API_KEYS", "ADMIN_PASSWORD", "METRICS_TOKEN")
+    return bool(config["RATE_LIMIT"]) or any(config[key] for key in secrets)
+
+
 def init_app(app: Flask, blueprint: Blueprint) -> None:
     """Apply RATE_LIMIT to every request of `blueprint`; trust PROXY_FIX proxies for addresses."""
     if app.config["PROXY_FIX"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX"])  # type: ignore[method-assign]
-    if not app.config["RATE_LIMIT"] and not app.config["API_KEYS"]:
-        # Nothing to count (no budget, no keys to guess): no Limiter in the request path at
-        # all, as it costs CPU on every request.
+    if not counts_anything(app.config):
+        # Nothing to count (no budget, no secret to guess): no Limiter in the request path
+        # at all, as it costs CPU on every request.
         return
     app.config.update(
         RATELIMIT_STORAGE_URI=limiter_storage_uri(app.config["REDIS_URL"]),

@@ -13,7 +13,7 @@ from jobsvc.core import store
 from jobsvc.core.models import Job
 from jobsvc.core.representation import EXAMPLE_ID, EXAMPLE_JOB, EXAMPLE_TEXT
 from jobsvc.core.service import cancel_job, retry_job, submit_job, submit_jobs, wait_for_job
-from jobsvc.errors import JobNotFound
+from jobsvc.errors import JobNotFound, Unauthorized
 from jobsvc.web import limits
 from jobsvc.web.auth import api_client, new_job_owner, owner_filter
 from jobsvc.web.bodies import JsonParser
@@ -81,11 +81,7 @@ def _require_api_key() -> None:
     limits.refuse_if_guessing()
     if api_client() is None:
         limits.count_failed_authentication()
-        abort(
-            401,
-            message="Send a valid API key as the header Authorization: Bearer <key>.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized()
 
 
 @blp.before_request

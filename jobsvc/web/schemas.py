@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from flask import current_app
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates
 
-from jobsvc.core.destinations import check_destination
+from jobsvc.core.destinations import check_destination, check_destinations, check_form
 from jobsvc.core.models import JobStatus
 from jobsvc.core.representation import EXAMPLE_ID, EXAMPLE_TEXT, JobSchema
 from jobsvc.errors import UnsafeDestination
@@ -49,12 +49,21 @@ class JobCreateSchema(Schema):
         },
     )
 
+    def __init__(self, *args: Any, vet_addresses: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: False for a batch's items: the batch vets every item's callback host at once.
+        self.vet_addresses = vet_addresses
+
     @validates("callback_url")
     def _check_callback_url(self, value: str, **_: Any) -> None:
         if not current_app.config["WEBHOOK_SECRET"]:
             raise ValidationError("This server has no WEBHOOK_SECRET, so it cannot sign callbacks.")
+        allow_private = current_app.config["WEBHOOK_ALLOW_PRIVATE"]
         try:
-            check_destination(value, current_app.config["WEBHOOK_ALLOW_PRIVATE"])
+            if self.vet_addresses:
+                check_destination(value, allow_private)
+            else:
+                check_form(value, allow_private)
         except UnsafeDestination as exc:
             raise ValidationError(str(exc)) from None
 
@@ -80,7 +89,7 @@ class JobBatchCreateSchema(Schema):
         unknown = RAISE
 
     items = fields.List(
-        fields.Nested(JobCreateSchema),
+        fields.Nested(JobCreateSchema(vet_addresses=False)),
         required=True,
         # Documented as minItems, so clients (and fuzzers) know an empty batch is refused.
         validate=validate.Length(min=1, error="items is empty; send 1 to MAX_BATCH_ITEMS jobs."),
@@ -95,6 +104,19 @@ class JobBatchCreateSchema(Schema):
         limit = current_app.config["MAX_BATCH_ITEMS"]
         if len(value) > limit:
             raise ValidationError(f"items has {len(value)} jobs; send 1 to {limit} (MAX_BATCH_ITEMS).")
+        # Every item's callback host together: each distinct host looked up once, under one deadline.
+        urls = [item.get("callback_url") for item in value]
+        try:
+            vetted = check_destinations(filter(None, urls), current_app.config["WEBHOOK_ALLOW_PRIVATE"])
+        except UnsafeDestination as exc:
+            raise ValidationError(str(exc)) from None
+        refused = {
+            index: {"callback_url": [str(vetted[url])]}
+            for index, url in enumerate(urls)
+            if url and isinstance(vetted[url], UnsafeDestination)
+        }
+        if refused:
+            raise ValidationError(refused)  # type: ignore[arg-type]
 
 
 class JobBatchCreatedSchema(Schema):

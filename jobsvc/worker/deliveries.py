@@ -45,6 +45,7 @@ from jobsvc.core import store
 from jobsvc.core.destinations import Destination, check_destination
 from jobsvc.core.models import utcnow
 from jobsvc.core.representation import JobSchema
+from jobsvc.core.signing import secret_key
 from jobsvc.errors import UnsafeDestination
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,6 @@ USER_AGENT = "jobsvc-webhook/2"
 def message_id(job_id: str, retries: int) -> str:
     """The `webhook-id` of the message for the job's outcome number `retries`."""
     return f"msg_{job_id}_{retries}"
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a secret: a `whsec_` secret is base64 (per the spec), any other is raw bytes."""
-    if secret.startswith("whsec_"):
-        encoded = secret.removeprefix("whsec_")
-        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    return secret.encode()
 
 
 def sign(secrets: str | Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
