@@ -192,6 +192,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": body.get("model"),
                 "messages": body.get("messages", []),
                 "response_format": body.get("response_format"),
+                "max_tokens": body.get("max_tokens"),
                 "at": time.time(),
                 "usage": None,  # what the answer reported, for answered calls
             }

@@ -69,6 +69,8 @@ def test_a_document_longer_than_the_context_is_summarized_map_reduce_within_it(s
     assert any(system(c) == prompts.COMBINE_SUMMARIES for c in calls)
     assert system(calls[-1]) == prompts.CHECKLIST
     assert 1 < fake_llm.state.max_in_flight <= 4, "chunks are summarized concurrently, at most 4 at once"
+    # Each summary is capped to the room left for it, so that a rambling model's still merge.
+    assert {c["max_tokens"] for c in calls if system(c) != prompts.CHECKLIST} == {CONTEXT // 4}
     with small_context_app.app_context():
         job = store.get_job(job_id)
         # Two steps for the client, with the tokens of every call summed.

@@ -47,9 +47,11 @@ class Steered(OpenAIProvider):
         super().__init__(**settings)  # type: ignore[arg-type]
         self.steer, self.sent, self.answers = dict(steer), [], []
 
-    def summarize(self, text: str, prompt: str = prompts.SUMMARY) -> Completion:
+    def summarize(
+        self, text: str, prompt: str = prompts.SUMMARY, max_tokens: int | None = None
+    ) -> Completion:
         prompt = self.steer.pop("summary", prompt)
-        completion = super().summarize(text, prompt)
+        completion = super().summarize(text, prompt, max_tokens)
         self.sent.append(prompt)
         self.answers.append(completion.text)
         return completion

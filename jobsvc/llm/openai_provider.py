@@ -56,6 +56,9 @@ class OpenAIProvider:
         self.model = model
         #: Whether the checklist is asked for as JSON through `response_format` (json_schema).
         self.structured = structured_output_default(base_url) if structured is None else structured
+        # OpenAI's newer name, which its reasoning models require; compatible servers know the older.
+        on_openai = not base_url or urlsplit(base_url).hostname == OPENAI_HOST
+        self._cap_parameter = "max_completion_tokens" if on_openai else "max_tokens"
         # The SDK would retry every 429, insufficient_quota included: we retry ourselves.
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
         self._timeout = timeout
@@ -79,9 +82,16 @@ class OpenAIProvider:
             structured=config.get("OPENAI_STRUCTURED_OUTPUT"),
         )
 
-    def summarize(self, text: str, prompt: str = prompts.SUMMARY) -> Completion:
-        """A summary of `text` (a document, a part of one, or summaries to merge) as one chat completion."""
-        return self._chat(prompt, text)
+    def summarize(
+        self, text: str, prompt: str = prompts.SUMMARY, max_tokens: int | None = None
+    ) -> Completion:
+        """A summary of `text` (a document, a part of one, or summaries to merge) as one chat completion.
+
+        `max_tokens` caps the answer, so that it fits the room the pipeline left for it.
+        """
+        if max_tokens is None:
+            return self._chat(prompt, text)
+        return self._chat(prompt, text, **{self._cap_parameter: max_tokens})
 
     def make_checklist(self, summary: str, prompt: str | None = None) -> Completion:
         """Step 2 as one chat completion; with structured output on, its items come as JSON."""

@@ -99,6 +99,7 @@ def summarize(
     options = options or Options()
     budget = _input_budget(provider, options)
     calls = _Calls(provider, options, dict(done or {}), checkpoint)
+    calls.answer_tokens = _answer_tokens(options.context_tokens) if budget is not None else None
     try:
         draft = calls.reduce(text, budget)
     except LLMContextExceededError as exc:
@@ -106,6 +107,10 @@ def summarize(
         smaller = _shrunk(budget, text, exc.context_tokens)
         if smaller < MIN_CHUNK_TOKENS:
             raise  # a context that small holds no useful chunk: the setting is what to fix
+        room = calls.answer_tokens or ANSWER_TOKENS
+        calls.answer_tokens = (
+            min(room, _answer_tokens(exc.context_tokens)) if exc.context_tokens else room // 2
+        )
         draft = calls.reduce(text, smaller)
     if draft is None:
         return None
@@ -114,7 +119,7 @@ def summarize(
     if figure < options.min_grounding and _follows_prompts(provider):
         strict = _nonempty(
             # The same input as the call it replaces: the document, or the summaries to merge.
-            provider.summarize(calls.last_input, prompt=prompts.SUMMARY_STRICT),  # type: ignore[call-arg]
+            calls.ask(prompts.SUMMARY_STRICT, calls.last_input),
             "summary",
         )
         draft = replace_usage(draft, _sum(draft.usage, strict.usage))
@@ -222,11 +227,19 @@ class _Calls:
     ) -> None:
         self.provider, self.options, self.done, self.checkpoint = provider, options, done, checkpoint
         self.last_input = ""
+        #: Cap on each answer (a model that rambles must still leave room to merge its summaries).
+        self.answer_tokens: int | None = None
+
+    def ask(self, prompt: str, text: str) -> Completion:
+        """One summary call; the plain method for the default prompt and no cap (any provider)."""
+        if prompt == prompts.SUMMARY and self.answer_tokens is None:
+            return self.provider.summarize(text)
+        return self.provider.summarize(text, prompt=prompt, max_tokens=self.answer_tokens)  # type: ignore[call-arg]
 
     def reduce(self, text: str, budget: int | None) -> Completion | None:
         if budget is None or estimate_tokens(text) <= budget:
             self.last_input = text
-            return _nonempty(self.provider.summarize(text), "summary")
+            return _nonempty(self.ask(prompts.SUMMARY, text), "summary")
         summaries = self.map(prompts.CHUNK_SUMMARY, split_into_chunks(text, budget))
         while summaries is not None and estimate_tokens("\n\n".join(summaries)) > budget:
             groups = group_to_fit(summaries, budget)
@@ -234,10 +247,7 @@ class _Calls:
         if summaries is None:
             return None
         self.last_input = "\n\n".join(summaries)
-        return _nonempty(
-            self.provider.summarize(self.last_input, prompt=prompts.COMBINE_SUMMARIES),  # type: ignore[call-arg]
-            "summary",
-        )
+        return _nonempty(self.ask(prompts.COMBINE_SUMMARIES, self.last_input), "summary")
 
     def map(self, prompt: str, texts: list[str]) -> list[str] | None:
         """A summary of each text, concurrently (bounded), each checkpointed as it arrives."""
@@ -247,10 +257,7 @@ class _Calls:
             pool = ThreadPoolExecutor(min(self.options.map_concurrency, len(todo)), "llm-map")
             failure: LLMError | None = None
             try:
-                futures = {
-                    pool.submit(self.provider.summarize, texts[i], prompt=prompt): i  # type: ignore[call-arg]
-                    for i in todo
-                }
+                futures = {pool.submit(self.ask, prompt, texts[i]): i for i in todo}
                 for future in as_completed(futures):
                     if future.cancelled():
                         continue
@@ -283,9 +290,14 @@ def _input_budget(provider: LLMProvider, options: Options) -> int | None:
     return _input_budget_for(options.context_tokens)
 
 
+def _answer_tokens(context_tokens: int | None) -> int:
+    """Room left for one answer: ANSWER_TOKENS, or a quarter of a small context."""
+    return min(ANSWER_TOKENS, (context_tokens or 4 * ANSWER_TOKENS) // 4)
+
+
 def _input_budget_for(context_tokens: int) -> int:
     prompt_tokens = max(estimate_tokens(p) for p in prompts.PROMPTS.values() if isinstance(p, str))
-    answer = min(ANSWER_TOKENS, context_tokens // 4)
+    answer = _answer_tokens(context_tokens)
     # 10% spare: chars/4 underestimates some texts (numbers, code, other languages).
     return max(1, int((context_tokens - answer - prompt_tokens - 16) * 0.9))
 
