@@ -89,13 +89,16 @@ def test_etag_and_if_none_match_answer_304_until_the_job_changes(e2e_client, wor
 
 
 def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
-    e2e_app, e2e_env, start_worker, tmp_path
+    e2e_app, e2e_env, start_worker, fake_llm, tmp_path
 ):
     env = {**e2e_env, "DATABASE_URL": f"sqlite:///{tmp_path}/waiters.sqlite3", "QUEUE_NAME": "waiters"}
     # Room for all 200 in two processes (the default, half of WEB_THREADS=128, would be 64 each).
     env["MAX_WAITERS"] = "110"
     fresh_app(env)  # the schema gunicorn and the worker will use
     web = GunicornProcess({**env, "WEB_CONCURRENCY": "2"}, tmp_path / "gunicorn.log")
+    worker = start_worker(**env)
+    # A job slow enough (two 4-second LLM calls) for all 200 waiters to be waiting when it ends.
+    fake_llm.state.delay = 4
     try:
         event_id = http("POST", f"{web.url}/jobs/", {"input_text": "Everyone waits for me."})[1]["event_id"]
 
@@ -105,11 +108,10 @@ def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
 
         with ThreadPoolExecutor(max_workers=200) as pool:
             waiters = [pool.submit(wait) for _ in range(200)]
-            worker = start_worker(**env)
             answers = [waiter.result() for waiter in waiters]
-        worker.stop()
         finished_at = datetime.fromisoformat(http("GET", f"{web.url}/jobs/{event_id}/")[1]["finished_at"])
     finally:
+        worker.stop()
         web.stop()
 
     assert [status for status, _ in answers] == ["succeeded"] * 200
