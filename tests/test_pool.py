@@ -13,6 +13,7 @@ import rq
 from redis import Redis
 from rq import Queue, Worker
 
+from jobsvc.worker.runner import PoolWorker
 from tests.conftest import RedisProcess, fresh_app
 from tests.support import submit, wait_for, wait_for_job
 
@@ -61,3 +62,21 @@ def test_one_rq_worker_feeds_all_slots_of_a_process_and_keeps_rqs_registries(
     wait_for(lambda: set(queue.finished_job_registry.get_job_ids()) == set(ids), what="RQ to record them")
     assert queue.started_job_registry.get_job_ids() == []
     worker.stop()
+
+
+def test_an_rq_worker_sends_at_most_one_heartbeat_in_half_a_second_however_many_jobs_it_hands_over(
+    pool_env, app
+):
+    connection = Redis.from_url(pool_env["REDIS_URL"])
+    worker = PoolWorker(
+        [Queue(pool_env["QUEUE_NAME"], connection=connection)], app=app, slots=2, connection=connection
+    )
+
+    def expires() -> int:
+        return connection.info("commandstats").get("cmdstat_expire", {}).get("calls", 0)
+
+    before = expires()
+    for _ in range(10):  # RQ's loop sends three per job it hands over
+        worker.heartbeat()
+
+    assert expires() - before == 2  # one heartbeat: the worker's key and its executions' set

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import threading
@@ -186,18 +187,31 @@ class PoolWorker(SimpleWorker):
         finally:
             self._free.release()
 
+    # RQ's loop sends a heartbeat (three round trips) before and after each dequeue and
+    # after each job: three per job, from the one thread that feeds every slot. A worker's
+    # registration lives for minutes (worker_ttl), so one a second is plenty.
+    heartbeat_every = 0.5
+    _beat_at = -math.inf
+
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         # RQ's dequeue loop calls this first on every pass, including each retry after a
         # Redis error, and retries Redis forever without looking at _stop_requested: that is
         # why a worker told to stop while Redis was away never left. An idle worker leaves
         # instead (a job dequeued just before Redis went is still pending in the database,
-        # and the reconciler queues it again).
-        if not self._idle:
+        # and the reconciler queues it again). Those passes come at least a second apart
+        # (BLPOP's timeout, RQ's first wait after an error), so none of them is skipped.
+        if pipeline is not None or timeout is not None:
             return super().heartbeat(timeout, pipeline)
+        if time.monotonic() - self._beat_at < self.heartbeat_every:
+            return None
         try:
-            return super().heartbeat(timeout, pipeline)
+            super().heartbeat()
         except RedisError as exc:
-            raise _RedisAway() from exc
+            if self._idle:
+                raise _RedisAway() from exc
+            raise
+        self._beat_at = time.monotonic()
+        return None
 
     def unsubscribe(self) -> None:
         # Stop the pubsub thread before RQ sends UNSUBSCRIBE: the reply then ends its wait
