@@ -42,7 +42,7 @@ import time
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -601,6 +601,8 @@ def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], d
         "|",
         f"| Peak RSS, worker, instant drain | {drain['worker_rss'] / mb:.0f} MB |",
         f"| Peak RSS, worker, latency-bound drain | {latency['worker_rss'] / mb:.0f} MB |",
+        f"| Worker CPU per job, latency-bound drain "
+        f"| {latency.get('worker_cpu_ms_per_job', float('nan')):.1f} ms |",
         f"| Correctness: all succeeded, two LLM calls per job | drain: {drain['correct']}; "
         f"latency-bound: {latency['correct']} |",
     ]
@@ -629,8 +631,16 @@ def main() -> None:
         choices=["ingest", "pickup", "drain", "latency", "postgres", "reference", "batch"],
         action="append",
     )
+    parser.add_argument("--jobs", type=int, help="jobs in the latency-bound drain (default 1000)")
+    parser.add_argument(
+        "--concurrency", type=int, help="WORKER_CONCURRENCY of the latency-bound drain (default 32)"
+    )
     args = parser.parse_args()
     scale = SMOKE if args.smoke else Scale()
+    if args.jobs:
+        scale = replace(scale, latency_jobs=args.jobs)
+    if args.concurrency:
+        scale = replace(scale, latency_concurrency=args.concurrency)
     phases = set(args.only or ["ingest", "pickup", "drain", "latency", "postgres", "reference", "batch"])
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jobsvc-bench-") as tmp:

@@ -371,7 +371,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "WORKER_CONCURRENCY",
         "32",
-        "Jobs `python worker.py` runs at once: one RQ worker per thread, as LLM calls mostly wait.",
+        "Jobs `python worker.py` runs at once, one per thread; one RQ worker per process feeds them.",
         _positive_int,
     ),
     Setting(

@@ -1,7 +1,7 @@
 """Stopping workers: SIGTERM with Redis away, Ctrl-C of `make run`, the supervisor, dyno restarts.
 
 Real processes throughout; each test has a Redis server, database and queue of its own.
-Written against RQ 3.0.0's worker loop (see `SlotWorker` in jobsvc/worker/runner.py).
+Written against RQ 3.0.0's worker loop (see `PoolWorker` in jobsvc/worker/runner.py).
 """
 
 from __future__ import annotations

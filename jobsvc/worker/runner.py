@@ -1,14 +1,16 @@
-"""The worker process: WORKER_CONCURRENCY RQ workers on QUEUE_NAME, one per thread, in one app."""
+"""The worker process: one RQ worker per queue, each feeding a pool of slot threads, in one app."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import signal
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask
@@ -24,10 +26,16 @@ from jobsvc.config import timeout_warnings
 from jobsvc.core.models import utcnow
 from jobsvc.core.queue import blocking_redis, explain_redis_error, webhooks_queue_name
 from jobsvc.core.workers import host_label
+from jobsvc.worker import deliveries  # noqa: F401  (see below)
 from jobsvc.worker.recovery import Reconciler
 from jobsvc.worker.tasks import hand_back_runs
 
 log = logging.getLogger(__name__)
+
+# The modules of the functions RQ runs (tasks, deliveries) are imported here, before any slot
+# thread starts: RQ imports a job's function on first use, and `deliveries` imports httpx,
+# which the openai SDK looks up in sys.modules without the import lock. A delivery's first
+# import racing a job's first OpenAI client gave "partially initialized module 'httpx'".
 
 
 def wait_for_redis(
@@ -72,74 +80,138 @@ class _RedisAway(Exception):
     """Redis stopped answering while a slot was idle (deliberately not a RedisError: RQ retries those)."""
 
 
-class SlotWorker(SimpleWorker):
-    """An RQ worker that runs its jobs in its own thread; WORKER_CONCURRENCY of them share a process.
+class PoolWorker(SimpleWorker):
+    """One RQ worker that feeds a pool of `slots` threads: a process's whole share of the work.
 
-    Each is a whole RQ worker (registration, heartbeats, started-job registry), as RQ's
-    "start more workers" advice intends, but a thread costs kilobytes where a process
-    costs about 220 MB (measured in bench/), and an LLM job mostly waits on the network.
+    It dequeues a job only while a slot is free, and runs each job in a slot thread through
+    RQ's own `perform_job`: the job is in StartedJobRegistry while it runs, finished or
+    failed after, and the worker shows one Execution per running job. One registration,
+    one heartbeat and one BLPOP per process, instead of one per slot; its name ends in
+    `.x<slots>` so the dashboard says how many slots it feeds.
 
-    Written against RQ 3.0.0's Worker (pinned by tests/test_stopping.py): an idle slot
-    leaves RQ's work loop when asked to stop or when Redis goes away; RQ itself would
+    Written against RQ 3.0.0's Worker (pinned by tests/test_pool.py and tests/test_stopping.py),
+    which keeps a dict of executions per worker: several at once is its own model. An idle
+    worker leaves RQ's work loop when asked to stop or when Redis goes away; RQ itself would
     retry Redis forever in `dequeue_job_and_maintain_ttl` without looking at a stop.
     """
 
-    # Timeouts by timer thread and async exception: SIGALRM reaches only the main thread.
+    # Timeouts by timer thread and async exception, aimed at the slot thread running the job.
     death_penalty_class = TimerDeathPenalty
 
-    # How long an idle slot waits in BLPOP before it looks whether it should stop: a stop
-    # reaches an idle worker within a second, before `make run`'s embedded Redis leaves.
+    # How long an idle worker waits in BLPOP (or for a free slot) before it looks whether it
+    # should stop: a stop reaches it within a second, before `make run`'s embedded Redis leaves.
     poll_seconds = 1
 
-    # True while the slot waits for a job (in RQ's dequeue loop), not while it runs one.
+    # True while the worker waits for a job (in RQ's dequeue loop), not while it hands one over.
     _idle = False
-    # Set when the slot left RQ's loop because Redis went away (not because of a stop).
+    # Set when the worker left RQ's loop because Redis went away (not because of a stop).
     lost_redis = False
+
+    def __init__(self, queues: list[Queue], *, app: Flask, slots: int, **kwargs: Any) -> None:
+        super().__init__(queues, **kwargs)
+        self.app = app
+        self.slots = slots
+        self._free = threading.Semaphore(slots)
+        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix=f"{self.queue_names()[0]}-slot")
 
     @property
     def dequeue_timeout(self) -> int:  # type: ignore[override]
         return self.poll_seconds
 
     def _install_signal_handlers(self) -> None:
-        # Signals reach the main thread only; run_slots asks every slot to stop.
+        # Signals reach the main thread only; run_slots asks every worker to stop.
         pass
 
     def request_warm_stop(self) -> None:
-        """Finish the current job (if any), then leave the work loop."""
+        """Finish the current jobs (if any), then leave the work loop."""
         self._shutdown_requested_date = utcnow()
         self._stop_requested = True
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
-        # RQ's idle loop only ends on a signal; a slot looks up from BLPOP every
-        # `timeout` seconds to see whether it was asked to stop.
-        if timeout is None:
-            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        # A job is taken only when a slot is free to run it: while every slot is busy, the
+        # jobs wait in Redis, where any other worker process can take them.
         while not self._stop_requested:
-            self._idle = True
+            if not self._free.acquire(timeout=self.poll_seconds):
+                self._keep_registered()
+                continue
             try:
-                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
-            except (_RedisAway, RedisError):
-                # Wait for Redis outside RQ's loop, where a stop is seen (see _run_slot).
-                self.lost_redis = True
-                raise StopRequested() from None
-            finally:
-                self._idle = False
-            if result is not None:
-                return result
+                result = self._dequeue(timeout, max_idle_time)
+            except BaseException:
+                self._free.release()
+                raise
+            if result is not None or timeout is None:
+                if result is None:
+                    self._free.release()
+                return result  # its slot is released when the job ends
+            self._free.release()
         raise StopRequested()
+
+    def _dequeue(self, timeout: int | None, max_idle_time: int | None) -> Any:
+        if timeout is None:  # burst: one look at the queue
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        # RQ's idle loop only ends on a signal; this one looks up from BLPOP every
+        # `timeout` seconds to see whether it was asked to stop.
+        self._idle = True
+        try:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time=timeout)
+        except (_RedisAway, RedisError):
+            # Wait for Redis outside RQ's loop, where a stop is seen (see _run_pool).
+            self.lost_redis = True
+            raise StopRequested() from None
+        finally:
+            self._idle = False
+
+    def _keep_registered(self) -> None:
+        """Every slot is busy: keep this worker alive in RQ's worker list meanwhile."""
+        with contextlib.suppress(RedisError):  # the jobs go on; RQ's loop notices Redis
+            self.heartbeat()
+
+    def execute_job(self, job: Any, queue: Queue) -> None:
+        """Hand the job to a free slot thread (the dequeue took its slot)."""
+        try:
+            execution = self.prepare_execution(job)
+            self._pool.submit(self._perform, job, queue, execution)
+        except BaseException:
+            self._free.release()
+            raise
+
+    def _perform(self, job: Any, queue: Queue, execution: Any) -> None:
+        try:
+            with self.app.app_context():
+                self.perform_job(job, queue, execution)
+        except RedisError as exc:
+            # The job's own outcome is in its row; only RQ's record of it is missing.
+            log.warning("job %s: RQ could not record its end: %s", job.id, explain_redis_error(exc))
+        except Exception:
+            log.exception("job %s: RQ could not record its end", job.id)
+        finally:
+            self._free.release()
+
+    # RQ's loop sends a heartbeat (three round trips) before and after each dequeue and
+    # after each job: three per job, from the one thread that feeds every slot. A worker's
+    # registration lives for minutes (worker_ttl), so one a second is plenty.
+    heartbeat_every = 0.5
+    _beat_at = -math.inf
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         # RQ's dequeue loop calls this first on every pass, including each retry after a
         # Redis error, and retries Redis forever without looking at _stop_requested: that is
-        # why a worker told to stop while Redis was away never left. An idle slot leaves
+        # why a worker told to stop while Redis was away never left. An idle worker leaves
         # instead (a job dequeued just before Redis went is still pending in the database,
-        # and the reconciler queues it again).
-        if not self._idle:
+        # and the reconciler queues it again). Those passes come at least a second apart
+        # (BLPOP's timeout, RQ's first wait after an error), so none of them is skipped.
+        if pipeline is not None or timeout is not None:
             return super().heartbeat(timeout, pipeline)
+        if time.monotonic() - self._beat_at < self.heartbeat_every:
+            return None
         try:
-            return super().heartbeat(timeout, pipeline)
+            super().heartbeat()
         except RedisError as exc:
-            raise _RedisAway() from exc
+            if self._idle:
+                raise _RedisAway() from exc
+            raise
+        self._beat_at = time.monotonic()
+        return None
 
     def unsubscribe(self) -> None:
         # Stop the pubsub thread before RQ sends UNSUBSCRIBE: the reply then ends its wait
@@ -149,6 +221,8 @@ class SlotWorker(SimpleWorker):
         super().unsubscribe()
 
     def teardown(self) -> None:
+        # The jobs in the slots end first (or WORKER_SHUTDOWN_GRACE ends the process).
+        self._pool.shutdown(wait=True)
         try:
             super().teardown()
         except RedisError:
@@ -159,28 +233,33 @@ class SlotWorker(SimpleWorker):
             raise
 
 
-def _slot_queues(app: Flask, slot: int, job_slots: int) -> list[str]:
-    """The queue a slot listens on: job slots first, then webhook delivery slots of their own."""
+def _pools(app: Flask, job_slots: int) -> list[tuple[str, int]]:
+    """Each RQ worker of a process: its queue and its slots (jobs, then webhook deliveries)."""
     name = app.config["QUEUE_NAME"]
-    return [name] if slot < job_slots else [webhooks_queue_name(name)]
+    pools = [(name, job_slots), (webhooks_queue_name(name), app.config["WEBHOOK_CONCURRENCY"])]
+    return [(queue, slots) for queue, slots in pools if slots > 0]
 
 
-def _run_slot(
-    app: Flask, slot: int, slots: list[SlotWorker], stop: threading.Event, burst: bool, job_slots: int
-) -> None:
-    """One slot: an RQ worker loop, started again after any unexpected end until a stop."""
+def _run_pool(
+    app: Flask, index: int, queue_name: str, slots: int, workers: list[PoolWorker],
+    stop: threading.Event, burst: bool,
+) -> None:  # fmt: skip
+    """One pool: an RQ worker loop feeding `slots` threads, started again after any unexpected end."""
     with app.app_context():
         while not stop.is_set():
             connection = slot_redis()
             wait_for_redis(app, connection, stop=stop)
             if stop.is_set():
                 return
-            worker = SlotWorker(
-                [Queue(name, connection=connection) for name in _slot_queues(app, slot, job_slots)],
+            kind = "webhooks." if queue_name != app.config["QUEUE_NAME"] else ""
+            worker = PoolWorker(
+                [Queue(queue_name, connection=connection)],
+                app=app,
+                slots=slots,
                 connection=connection,
-                name=f"{host_label(app.config)}.{os.getpid()}.{slot}.{uuid.uuid4().hex[:6]}",
+                name=f"{host_label(app.config)}.{os.getpid()}.{kind}x{slots}.{uuid.uuid4().hex[:6]}",
             )
-            slots[slot] = worker
+            workers[index] = worker
             if stop.is_set():  # a stop that came while this worker was being built
                 worker.request_warm_stop()
             try:
@@ -189,15 +268,15 @@ def _run_slot(
                 worker.work(burst=burst, logging_level=app.config["LOG_LEVEL"], with_scheduler=False)
             except RedisError as exc:
                 worker.lost_redis = True
-                log.debug("worker slot %d could not say goodbye to Redis: %s", slot, exc)
+                log.debug("worker %s could not say goodbye to Redis: %s", worker.name, exc)
             if worker.lost_redis and not stop.is_set():
-                log.warning("worker slot %d lost Redis; starting over when it is back", slot)
+                log.warning("worker %s lost Redis; starting over when it is back", worker.name)
                 continue
             # RQ's work() also returns after logging an unexpected error (Redis vanishing
-            # mid-job, say): only a stop or the end of a burst ends the slot.
+            # mid-job, say): only a stop or the end of a burst ends the pool.
             if burst or stop.is_set():
                 return
-            log.warning("worker slot %d loop ended without a stop request; starting a new one", slot)
+            log.warning("worker %s loop ended without a stop request; starting a new one", worker.name)
             stop.wait(1)
 
 
@@ -286,14 +365,14 @@ def run_slots(app: Flask, concurrency: int, *, burst: bool = False, supervisor: 
     then are handed back (pending, re-enqueued, checkpoints kept) and the process exits.
     """
     stop = threading.Event()
-    total = concurrency + app.config["WEBHOOK_CONCURRENCY"]
-    slots: list[SlotWorker] = [None] * total  # type: ignore[list-item]
+    pools = _pools(app, concurrency)
+    workers: list[PoolWorker] = [None] * len(pools)  # type: ignore[list-item]
     reconciler = Reconciler(app)
 
     def stop_all() -> None:
         stop.set()
         reconciler.stop()  # takes this worker off the live list now: it takes no new work
-        for worker in slots:
+        for worker in workers:
             if worker is not None:
                 worker.request_warm_stop()
 
@@ -310,16 +389,16 @@ def run_slots(app: Flask, concurrency: int, *, burst: bool = False, supervisor: 
         reconciler.start()
         threads = [
             threading.Thread(
-                target=_run_slot, args=(app, n, slots, stop, burst, concurrency), name=f"slot-{n}"
+                target=_run_pool, args=(app, n, queue, size, workers, stop, burst), name=f"rq-{queue}"
             )
-            for n in range(total)
+            for n, (queue, size) in enumerate(pools)
         ]
         log.info(
             "worker %d: %d job slots on queue %r, %d webhook slots",
             os.getpid(),
             concurrency,
             app.config["QUEUE_NAME"],
-            total - concurrency,
+            app.config["WEBHOOK_CONCURRENCY"],
         )
         try:
             for thread in threads:
@@ -341,7 +420,7 @@ def run_slots(app: Flask, concurrency: int, *, burst: bool = False, supervisor: 
                 if stop.is_set() and deadline is None:
                     deadline = time.monotonic() + app.config["WORKER_SHUTDOWN_GRACE"]
                 if deadline is not None and time.monotonic() >= deadline:
-                    _leave_now(app, slots, reconciler)
+                    _leave_now(app, workers, reconciler)
         finally:
             reconciler.stop()
             reconciler.join(timeout=1)  # it takes this worker off the live list as it ends
@@ -349,7 +428,7 @@ def run_slots(app: Flask, concurrency: int, *, burst: bool = False, supervisor: 
                 signal.signal(sig, handler)
 
 
-def _leave_now(app: Flask, slots: list[SlotWorker], reconciler: Reconciler) -> None:
+def _leave_now(app: Flask, workers: list[PoolWorker], reconciler: Reconciler) -> None:
     """WORKER_SHUTDOWN_GRACE is over: hand back the runs still in progress, then end the process.
 
     Another worker resumes each job at once (no wait for its lease to lapse), from its
@@ -364,7 +443,7 @@ def _leave_now(app: Flask, slots: list[SlotWorker], reconciler: Reconciler) -> N
         ", ".join(handed[:10]),
     )
     reconciler.join(timeout=1)
-    for worker in slots:
+    for worker in workers:
         if worker is None:
             continue
         with contextlib.suppress(Exception):  # a goodbye to RQ's worker list, where Redis answers

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
@@ -18,34 +18,17 @@ from jobsvc.core.notices import publish_finished
 from jobsvc.core.queue import enqueue_delivery, enqueue_job
 from jobsvc.llm import LLMError, Usage, get_provider, pipeline
 from jobsvc.llm.prompts import PROMPT_VERSION
+from jobsvc.worker import leases
 
 log = logging.getLogger(__name__)
 
 
-@contextmanager
-def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> Iterator[None]:
-    """Renew the job's lease in the background until the block ends (or the process dies)."""
-    lease = app.config["LEASE_SECONDS"]
-    stop = threading.Event()
+def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> AbstractContextManager[None]:
+    """Renew the job's lease in the background until the block ends (or the process dies).
 
-    def renew() -> None:
-        while not stop.wait(lease / 3):
-            try:
-                with app.app_context():
-                    if not store.renew_lease(job_id, owner, lease):
-                        log.warning("job %s lease lost by %s", job_id, owner)
-                        return
-            except Exception:
-                # A missed renewal is survivable; the next one may succeed before expiry.
-                log.exception("job %s lease renewal failed", job_id)
-
-    thread = threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    One thread per process renews every lease its runs hold (jobsvc/worker/leases.py).
+    """
+    return leases.keeper.holding(app, job_id, owner)
 
 
 # The runs in progress in this process (job id -> lease owner): what a worker that must
