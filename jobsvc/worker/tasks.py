@@ -14,8 +14,8 @@ from rq.timeouts import JobTimeoutException
 
 from jobsvc.core import metrics, store, workers
 from jobsvc.core.models import Job, JobStatus
-from jobsvc.core.notices import publish_finished
-from jobsvc.core.queue import enqueue_delivery, enqueue_job
+from jobsvc.core.queue import enqueue_job
+from jobsvc.core.service import announce_end
 from jobsvc.llm import LLMError, Usage, get_provider, pipeline
 from jobsvc.llm.prompts import PROMPT_VERSION
 from jobsvc.worker import leases
@@ -86,22 +86,8 @@ def run_job(job_id: str) -> str:
     with metrics.batched():
         outcome, callback_url = _run(job_id)
     if outcome in {"succeeded", "failed"}:
-        _announce_end(job_id, callback_url)
+        announce_end(job_id, callback_url)
     return outcome
-
-
-def _announce_end(job_id: str, callback_url: str | None) -> None:
-    """What an ended job causes beyond its row: waiting clients hear of it, its webhook is queued.
-
-    Both are fast paths: a lost notice means a waiter re-reads the database, and the row
-    already says the webhook is owed, so the reconciler queues it if this enqueue is lost.
-    """
-    publish_finished(job_id)
-    if callback_url:
-        try:
-            enqueue_delivery(job_id)
-        except RedisError as exc:
-            log.warning("job %s webhook owed, not queued yet: %s", job_id, type(exc).__name__)
 
 
 def _run(job_id: str) -> tuple[str, str | None]:
@@ -164,14 +150,14 @@ def _run(job_id: str) -> tuple[str, str | None]:
             except JobTimeoutException:
                 message = f"The job ran longer than JOB_TIMEOUT={app.config['JOB_TIMEOUT']}s and was stopped."
                 if _fail(job, owner, message, started) == "failed":
-                    _announce_end(job_id, job.callback_url)
+                    announce_end(job_id, job.callback_url)
                 raise
             except Exception:
                 # A bug: keep the details in the worker log, give the user a reference.
                 log.exception("job %s crashed", job_id)
                 message = "Internal error while processing the job; see the worker log."
                 if _fail(job, owner, message, started) == "failed":
-                    _announce_end(job_id, job.callback_url)
+                    announce_end(job_id, job.callback_url)
                 raise
         if not finished:
             _say_lost(job_id)
