@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ from datetime import datetime
 import pytest
 
 from jobsvc.config import read_settings
+from jobsvc.core.notices import listener
 from jobsvc.web import gunicorn_conf
 from tests.conftest import GunicornProcess, fresh_app
 from tests.support import submit
@@ -119,3 +121,20 @@ def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
     # not by the end of their 25 s wait.
     assert min(at for _, at in answers) >= finished_at.timestamp()
     assert max(at for _, at in answers) - finished_at.timestamp() < 10
+
+
+def test_the_finished_job_listener_warns_once_per_redis_outage(stack_env, tmp_path, caplog):
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/quiet.sqlite3",
+        "REDIS_URL": "redis://127.0.0.1:9",
+    }
+    app = fresh_app(env)
+    with caplog.at_level(logging.WARNING, logger="jobsvc.core.notices"), app.app_context():
+        notices = listener()
+        # Long enough for several attempts to subscribe (the first retries come within 3 s).
+        time.sleep(3.5)
+
+    assert not notices.connected.is_set()
+    warnings = [r for r in caplog.records if "listener lost Redis" in r.getMessage()]
+    assert len(warnings) == 1

@@ -22,6 +22,10 @@ from jobsvc.core.queue import blocking_redis, get_redis
 
 log = logging.getLogger(__name__)
 
+# Longest pause between attempts to subscribe again while Redis is away; waiters poll the
+# database every second meanwhile, so this only delays their wake-up after an outage.
+RECONNECT_MAX_SECONDS = 5.0
+
 
 def channel(app: Flask) -> str:
     """The pub/sub channel for this deployment's finished jobs."""
@@ -89,24 +93,31 @@ class FinishedListener:
                 event.set()
 
     def _listen(self) -> None:
+        failures = 0
         while True:
             try:
                 with self.app.app_context():
                     pubsub = blocking_redis().pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(channel(self.app))
                 self.connected.set()
+                if failures:
+                    log.info("finished-job listener is back on Redis")
+                failures = 0
                 for message in pubsub.listen():
                     if message["type"] == "message":
                         self._wake(message["data"].decode())
             except (RedisError, OSError) as exc:
                 self.connected.clear()
-                log.warning("finished-job listener lost Redis (%s); reconnecting", type(exc).__name__)
+                # One warning per outage, not one a second: waiters poll the database meanwhile.
+                if not failures:
+                    log.warning("finished-job listener lost Redis (%s); reconnecting", type(exc).__name__)
+                failures += 1
                 # Wake everyone: they re-read the database rather than wait for a notice that may be lost.
                 with self._lock:
                     for events in self._waiters.values():
                         for event in events:
                             event.set()
-                time.sleep(1)
+                time.sleep(min(RECONNECT_MAX_SECONDS, 0.5 * 2 ** min(failures, 6)))
 
 
 def listener() -> FinishedListener:
