@@ -140,14 +140,18 @@ def _vet(
 
 
 def is_public(ip: IPAddress) -> bool:
-    """Whether `ip`, and any IPv4 address it carries, is a public unicast address."""
-    if ip.is_multicast or not ip.is_global:
+    """Whether `ip` is a public unicast address; an IPv6 form that carries an IPv4 address
+    (mapped, 6to4, Teredo, NAT64) is judged by that IPv4 address alone, whatever
+    `ipaddress.is_global` says of the form (Python versions disagree on 2002::/16)."""
+    if ip.is_multicast:
         return False
-    if isinstance(ip, ipaddress.IPv4Address):
-        return True
-    if ip in _NAT64_LOCAL:
-        return False
-    return all(is_public(carried) for carried in _carried_ipv4(ip))
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            return False
+        carried = _carried_ipv4(ip)
+        if carried:
+            return all(is_public(address) for address in carried)
+    return ip.is_global
 
 
 def _carried_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
