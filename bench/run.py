@@ -76,9 +76,12 @@ class Scale:
     reference_rounds: int = 2
     batch_jobs: int = 20000
     batch_size: int = 500
+    # The latency-bound drain at ten times the default concurrency (issue: 10,000 jobs at 320).
+    wide_jobs: int = 10000
+    wide_concurrency: int = 320
 
 
-SMOKE = Scale((8,), 1, 3, 20, 8, 0.2, 4, 1, 100, 50)
+SMOKE = Scale((8,), 1, 3, 20, 8, 0.2, 4, 1, 100, 50, 40, 20)
 # Both gunicorns, jobsvc's and the reference's, run with jobsvc's defaults.
 WEB_PROCESSES, WEB_THREADS = 2, 128
 REFERENCE_CONNECTIONS = 32
@@ -621,6 +624,29 @@ def report(scale: Scale, ingest: list[dict[str, Any]], pickup: dict[str, Any], d
     return "\n".join(lines)
 
 
+def report_wide(scale: Scale, wide: dict[str, Any]) -> str:
+    """The latency-bound drain at ten times the concurrency, against its targets."""
+    if not wide["jobs"]:
+        return ""
+    ideal = 2 * scale.latency_seconds * wide["jobs"] / scale.wide_concurrency
+    ratio = wide["seconds"] / ideal
+    mb = 2**20
+    return "\n".join(
+        [
+            "",
+            f"| Ten times the concurrency: {wide['jobs']} jobs, {scale.latency_seconds:g} s per LLM call, "
+            f"WORKER_CONCURRENCY={scale.wide_concurrency} | Result | Target |",
+            "|---|---|---|",
+            f"| Time vs ideal {ideal:.1f} s | {wide['seconds']:.1f} s ({ratio:.2f}x) "
+            f"| ≤ 1.15x: {'met' if ratio <= 1.15 else 'not met'} |",
+            f"| Peak worker RSS | {wide['worker_rss'] / mb:.0f} MB "
+            f"| ≤ 1,536 MB: {'met' if wide['worker_rss'] <= 1.5 * 2**30 else 'not met'} |",
+            f"| Worker CPU per job | {wide.get('worker_cpu_ms_per_job', float('nan')):.1f} ms | |",
+            f"| Every job succeeded, two LLM calls each | {wide['correct']} | ok |",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -628,7 +654,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few jobs per phase")
     parser.add_argument(
         "--only",
-        choices=["ingest", "pickup", "drain", "latency", "postgres", "reference", "batch"],
+        choices=["ingest", "pickup", "drain", "latency", "wide", "postgres", "reference", "batch"],
         action="append",
     )
     parser.add_argument("--jobs", type=int, help="jobs in the latency-bound drain (default 1000)")
@@ -641,7 +667,9 @@ def main() -> None:
         scale = replace(scale, latency_jobs=args.jobs)
     if args.concurrency:
         scale = replace(scale, latency_concurrency=args.concurrency)
-    phases = set(args.only or ["ingest", "pickup", "drain", "latency", "postgres", "reference", "batch"])
+    phases = set(
+        args.only or ["ingest", "pickup", "drain", "latency", "wide", "postgres", "reference", "batch"]
+    )
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="jobsvc-bench-") as tmp:
         workdir = Path(tmp)
@@ -657,17 +685,22 @@ def main() -> None:
         if "latency" in phases:
             jobs, seconds = scale.latency_jobs, scale.latency_seconds
             latency = measure_drain(workdir, "latency", jobs, seconds, latency_env)
+        wide = empty
+        if "wide" in phases:
+            wide_env = {"WORKER_CONCURRENCY": str(scale.wide_concurrency)}
+            wide = measure_drain(workdir, "wide", scale.wide_jobs, scale.latency_seconds, wide_env)
         postgres = measure_postgres(workdir, scale) if "postgres" in phases else None
         reference = measure_reference(workdir, scale) if "reference" in phases else {}
         batch = measure_batch(workdir, scale) if "batch" in phases else {}
         print(report(scale, ingest, pickup, drain, latency, postgres))
+        print(report_wide(scale, wide))
         print(report_targets(reference, batch, drain))
     print(f"\n(bench took {time.monotonic() - began:.0f} s)")
     pg_drain = [postgres["drain"]] if postgres else []
     pg_ingest = [postgres["ingest"]] if postgres and postgres["ingest"] else []
     checked = [*ingest, *pg_ingest, *(reference[name] for name in ("jobsvc", "reference") if reference)]
     ok = all(r["non_2xx"] + r["socket_errors"] == 0 for r in checked) and all(
-        d["correct"] in {"ok", "not run"} for d in (drain, latency, *pg_drain)
+        d["correct"] in {"ok", "not run"} for d in (drain, latency, wide, *pg_drain)
     )
     ok = ok and (not batch or batch["stored"] == batch["jobs"])
     sys.exit(0 if ok else 1)

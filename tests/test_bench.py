@@ -22,6 +22,7 @@ def test_the_benchmark_smoke_run_measures_every_phase_and_finds_every_job_correc
     for row in ("| Pickup", "| Drain", "| Latency-bound drain", "| Peak RSS, worker"):
         assert row in result.stdout
     assert "drain: ok; latency-bound: ok" in result.stdout
+    assert "| Ten times the concurrency" in result.stdout
     # Ingest against the bare reference endpoint, measured in the same run, and batch ingest.
     for row in ("| jobsvc POST /jobs/", "| bench/reference_app.py", "| **Ratio jobsvc / reference**"):
         assert row in result.stdout
