@@ -73,6 +73,21 @@ class FakeLLMState:
                 return status, code
         return None
 
+    def _take_quirks(self, messages: list[dict[str, str]], structured: bool) -> tuple[bool, bool]:
+        """Whether this answer invents facts, and whether it comes as paragraphs: (invent, paragraphs).
+
+        Taken when the request arrives, under the lock that records it: a request that came
+        before a reset is answered by the script it came under, never by the next test's.
+        """
+        step = step_of(messages)
+        if self.inventions.get(step):
+            self.inventions[step] -= 1
+            return True, False
+        if step == "checklist" and self.paragraphs and not structured:
+            self.paragraphs -= 1
+            return False, True
+        return False, False
+
     def calls_for(self, text: str) -> list[dict[str, Any]]:
         """The recorded requests whose user message mentions `text`."""
         with self.lock:
@@ -125,21 +140,20 @@ def checklist_items(user: str) -> list[str]:
     return ["Act on: " + user[:80], "Confirm it is done"]
 
 
+def step_of(messages: list[dict[str, str]]) -> str:
+    """Which step of the chain a request is: "checklist" or "summary"."""
+    return "checklist" if "checklist" in messages[0]["content"].lower() else "summary"
+
+
 def answer(
-    messages: list[dict[str, str]], state: FakeLLMState | None = None, structured: bool = False
+    messages: list[dict[str, str]], structured: bool = False, invent: bool = False, paragraphs: bool = False
 ) -> str:
-    """A deterministic answer: a summary that quotes the input, or a checklist of the summary."""
-    system, user = messages[0]["content"], messages[-1]["content"]
-    step = "checklist" if "checklist" in system.lower() else "summary"
-    invent = paragraphs = False
-    if state is not None:
-        with state.lock:
-            if state.inventions.get(step):
-                state.inventions[step] -= 1
-                invent = True
-            elif step == "checklist" and state.paragraphs and not structured:
-                state.paragraphs -= 1
-                paragraphs = True
+    """A deterministic answer: a summary that quotes the input, or a checklist of the summary.
+
+    `invent` answers with facts the input does not hold; `paragraphs` answers a checklist as prose.
+    """
+    user = messages[-1]["content"]
+    step = step_of(messages)
     if step == "summary":
         return INVENTED_SUMMARY if invent else "SUMMARY OF " + _shortened(user)
     items = INVENTED_CHECKLIST if invent else checklist_items(user)
@@ -197,9 +211,17 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": None,  # what the answer reported, for answered calls
             }
             state.requests.append(record)
-            failure = state._take_failure(body.get("messages", []))
-            delay = state.delay
+            failure = state._take_failure(record["messages"])
             limit = state.context_limit
+            tokens = estimate_tokens(record["messages"])
+            structured = (body.get("response_format") or {}).get("type") == "json_schema"
+            structured = structured and not state.ignore_response_format
+            answered = failure is None and (limit is None or tokens <= limit)
+            # The script's quirks are taken now, with the record, for the answer given below.
+            invent, paragraphs = (False, False)
+            if answered:
+                invent, paragraphs = state._take_quirks(record["messages"], structured)
+            delay = state.delay
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
@@ -215,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": {"message": f"fake error {status}", "type": "fake_error", "code": code}},
             )
             return
-        if limit is not None and (tokens := estimate_tokens(body["messages"])) > limit:
+        if limit is not None and tokens > limit:
             message = (
                 f"This model's maximum context length is {limit} tokens. However, your messages "
                 f"resulted in {tokens} tokens. Please reduce the length of the messages."
@@ -223,9 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
             error = {"message": message, "type": "invalid_request_error", "code": "context_length_exceeded"}
             self._send(400, {"error": error})
             return
-        structured = (body.get("response_format") or {}).get("type") == "json_schema"
-        structured = structured and not state.ignore_response_format
-        reply = _reply(answer(body["messages"], state, structured), body.get("model", "fake-model"))
+        text = answer(body["messages"], structured, invent, paragraphs)
+        reply = _reply(text, body.get("model", "fake-model"))
         with state.lock:
             record["usage"] = reply["usage"]
         self._send(200, reply)

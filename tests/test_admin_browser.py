@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import uuid
 
 import pytest
@@ -95,6 +96,9 @@ def test_the_operator_filters_failed_jobs_and_retries_them_in_bulk(operator, sit
     page.locator(".field-filters a.filter", has_text="Status").click()
     page.locator("table.filters select.filter-val").select_option("failed", force=True)
     page.get_by_role("button", name="Apply").click()
+    # Apply reloads the page; its row toggle and "With selected" menu work only once the
+    # page's scripts have run, at its load event.
+    page.wait_for_url(re.compile(r"flt1_0=failed"), wait_until="load")
 
     rows = page.locator("table.model-list tbody tr")
     expect(rows.first).to_contain_text("failed")
