@@ -94,8 +94,10 @@ def test_200_concurrent_waiters_are_all_answered_when_their_job_finishes(
     e2e_app, e2e_env, start_worker, fake_llm, tmp_path
 ):
     env = {**e2e_env, "DATABASE_URL": f"sqlite:///{tmp_path}/waiters.sqlite3", "QUEUE_NAME": "waiters"}
-    # Room for all 200 in two processes (the default, half of WEB_THREADS=128, would be 64 each).
-    env["MAX_WAITERS"] = "110"
+    # Room for all 200 in either process: the two gunicorn processes accept from one socket,
+    # and nothing makes them share the connections evenly (in a CI run, six polls past one
+    # process's 110 were answered "running" at once).
+    env.update(WEB_THREADS="200", MAX_WAITERS="200")
     fresh_app(env)  # the schema gunicorn and the worker will use
     web = GunicornProcess({**env, "WEB_CONCURRENCY": "2"}, tmp_path / "gunicorn.log")
     worker = start_worker(**env)
