@@ -223,11 +223,22 @@ class WorkerProcess:
             self._log.close()
 
 
-def _listening_workers(env: dict[str, str]) -> int:
+def _listens(worker: WorkerProcess, env: dict[str, str]) -> bool:
+    """Whether `worker`'s process, or a process it forked, is registered in RQ on env's QUEUE_NAME.
+
+    Matched by pid rather than by counting registrations: a SIGKILLed worker's registration
+    from an earlier test can expire meanwhile, and a count would then never rise.
+    """
+    try:
+        children = psutil.Process(worker.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return False
+    processes = {worker.pid, *(child.pid for child in children)}
     settings = settings_from(env)
     url = redis_url(settings, instance_path(settings))  # as the worker resolves it
     with Redis.from_url(url) as connection:
-        return sum(env["QUEUE_NAME"] in w.queue_names() for w in Worker.all(connection=connection))
+        registered = Worker.all(connection=connection)
+        return any(env["QUEUE_NAME"] in w.queue_names() and w.pid in processes for w in registered)
 
 
 @pytest.fixture(scope="session")
@@ -243,11 +254,10 @@ def start_worker(
 
     def start(**overrides: str) -> WorkerProcess:
         env = {**stack_env, **overrides}
-        before = _listening_workers(env)
         worker = WorkerProcess(env, logs / f"worker-{len(started)}.log")
         started.append(worker)
         wait_for(
-            lambda: _listening_workers(env) > before or worker.process.poll() is not None,
+            lambda: worker.process.poll() is not None or _listens(worker, env),
             # A bound on start-up, not a timing check: a loaded 2-core machine can take long.
             timeout=60,
             what="the worker to listen",
