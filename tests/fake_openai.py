@@ -35,7 +35,10 @@ class FakeLLMState:
     inventions: dict[str, int] = field(default_factory=dict)
     #: The most chat completions this server has been answering at once since the last reset.
     max_in_flight: int = 0
+    #: Chat completions being answered now that arrived since the last reset.
     in_flight: int = 0
+    #: Bumped by each reset: a request that arrived before it is no longer counted in flight.
+    generation: int = 0
     failures: deque[tuple[int, str | None, str | None]] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,6 +48,9 @@ class FakeLLMState:
         with self.lock:
             self.delay = 0.0
             self.context_limit = None
+            # A request still sleeping from an earlier test must not count towards this one's.
+            self.generation += 1
+            self.in_flight = 0
             self.max_in_flight = 0
             self.paragraphs = 0
             self.ignore_response_format = False
@@ -222,6 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             if answered:
                 invent, paragraphs = state._take_quirks(record["messages"], structured)
             delay = state.delay
+            generation = state.generation
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
@@ -229,7 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(delay)
         finally:
             with state.lock:
-                state.in_flight -= 1
+                if state.generation == generation:  # else a reset has already stopped counting it
+                    state.in_flight -= 1
         if failure is not None:
             status, code = failure
             self._send(
