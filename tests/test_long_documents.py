@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
 
@@ -163,6 +164,13 @@ def test_a_refused_checkpoint_stops_paying_for_chunks(fake_llm):
     text, _ = document()
     options = pipeline.Options(context_tokens=CONTEXT, map_concurrency=2)
     chunks = chunking.split_into_chunks(text, pipeline._input_budget(provider, options))
+    threads_before = set(threading.enumerate())
 
     assert pipeline.summarize(provider, text, options, checkpoint=lambda *_: False) is None
+    # The pipeline does not wait for the calls already in flight (a cancel must not): wait
+    # for them here, so that they are counted too, and none reaches the fake after the next
+    # test's reset.
+    for thread in set(threading.enumerate()) - threads_before:
+        if thread.name.startswith("llm-map"):
+            thread.join(timeout=30)
     assert len(fake_llm.state.requests) < len(chunks) / 2
