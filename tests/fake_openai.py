@@ -1,6 +1,6 @@
 """A real HTTP server that speaks enough of the OpenAI API for jobsvc: `/v1/chat/completions`.
 
-Tests steer it through a `FakeLLMState`: a delay per call, a script of error answers
+Tests steer it through a `FakeLLMState`: a delay per call (or per step), a script of error answers
 (status, code) served before normal answers resume, a context limit (longer requests get
 OpenAI's 400 `context_length_exceeded`), and misbehaviours of small models: checklists
 answered in paragraphs, and answers that invent facts. Requests that ask for structured
@@ -25,6 +25,8 @@ class FakeLLMState:
     """What the server does next, and what it has seen."""
 
     delay: float = 0.0
+    #: Seconds a call of a step ("summary", "checklist") takes instead of `delay`.
+    step_delays: dict[str, float] = field(default_factory=dict)
     #: Tokens (characters / 4) a request may hold; beyond it, HTTP 400 context_length_exceeded.
     context_limit: int | None = None
     #: How many of the next checklist answers come as paragraphs instead of a list.
@@ -47,6 +49,7 @@ class FakeLLMState:
         """Forget the script and the recorded requests."""
         with self.lock:
             self.delay = 0.0
+            self.step_delays.clear()
             self.context_limit = None
             # A request still sleeping from an earlier test must not count towards this one's.
             self.generation += 1
@@ -227,7 +230,11 @@ class _Handler(BaseHTTPRequestHandler):
             invent, paragraphs = (False, False)
             if answered:
                 invent, paragraphs = state._take_quirks(record["messages"], structured)
-            delay = state.delay
+            delay = (
+                state.step_delays.get(step_of(record["messages"]), state.delay)
+                if state.step_delays
+                else state.delay
+            )
             generation = state.generation
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)

@@ -162,12 +162,10 @@ def test_a_sigterm_hands_back_a_job_still_running_when_the_grace_ends(own_env, s
     client = create_app(settings_from(env)).test_client()
     stopping = start_worker(**env)
     text = f"Wear gloves {uuid.uuid4()}."
-    fake_llm.state.delay = 1.0
+    fake_llm.state.step_delays["checklist"] = 30.0  # the checklist call, in flight at SIGTERM
     event_id = submit(client, text)
-    wait_for(lambda: len(fake_llm.state.calls_for(text)) == 1, what="the summarize call")
-    fake_llm.state.delay = 30.0  # the checklist call, in flight at SIGTERM
     wait_for(lambda: len(fake_llm.state.calls_for(text)) == 2, timeout=30, what="the checklist call")
-    fake_llm.state.delay = 0.0
+    fake_llm.state.step_delays.clear()  # the next worker's checklist call is answered at once
     start_worker(**env)  # the worker that takes over
 
     sent = time.monotonic()
