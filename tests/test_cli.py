@@ -79,22 +79,26 @@ def test_show_list_cancel_and_retry(e2e_app, e2e_client, worker):
     assert missing.exit_code == 1 and "No job" in missing.output
 
 
-def test_purge_deletes_only_old_finished_jobs(e2e_app, e2e_client, worker):
-    old = submit(e2e_client, f"Old {uuid.uuid4()}.")
-    wait_for_job(e2e_client, old)
-    pending_old = submit(e2e_client, f"Pending {uuid.uuid4()}.")
-    with e2e_app.app_context(), write_transaction() as session:
+def test_purge_deletes_only_old_finished_jobs(stack_env, tmp_path):
+    # A database and a queue no worker serves: the pending job stays pending throughout.
+    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/purge.sqlite3", "QUEUE_NAME": "cli-purge"}
+    app = fresh_app(env)
+    with app.app_context():
+        old = store.create_job(f"Old {uuid.uuid4()}.")[0].id
+        assert store.cancel_job(old)  # finished, without a worker
+        pending_old = store.create_job(f"Pending {uuid.uuid4()}.")[0].id
+    with app.app_context(), write_transaction() as session:
         long_ago = utcnow() - timedelta(days=40)
         session.execute(update(Job).where(Job.id.in_([old, pending_old])).values(finished_at=long_ago))
 
-    assert "nothing deleted" in run(e2e_app, "purge", "--older-than", "30d", "--dry-run").output
-    result = run(e2e_app, "purge", "--older-than", "30d")
+    assert "nothing deleted" in run(app, "purge", "--older-than", "30d", "--dry-run").output
+    result = run(app, "purge", "--older-than", "30d")
 
     assert result.exit_code == 0 and "Deleted" in result.output
-    with e2e_app.app_context():
+    with app.app_context():
         assert store.get_job(old) is None
         assert store.get_job(pending_old) is not None  # unfinished jobs are never purged
-    assert run(e2e_app, "purge", "--older-than", "soon").exit_code == 2
+    assert run(app, "purge", "--older-than", "soon").exit_code == 2
 
 
 def test_with_api_keys_submit_needs_a_client_and_the_job_belongs_to_that_key(stack_env, tmp_path):
