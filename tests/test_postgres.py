@@ -69,8 +69,11 @@ def test_a_job_succeeds_through_a_worker_on_postgres(pg_app, postgres_env, start
 
 
 def _client_connections(conn: psycopg.Connection, database: str) -> int:
+    # Client backends only: an autovacuum worker on the database is no connection of the app's.
     return conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,)
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        (database,),
     ).fetchone()[0]
 
 
