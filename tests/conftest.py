@@ -33,6 +33,10 @@ from tests.support import wait_for
 REPO = Path(__file__).resolve().parent.parent
 SETTING_KEYS = {s.key for s in SETTINGS}
 
+#: Seconds a server or worker process may take to come up: a bound on start-up, not a
+#: timing check (a loaded 2-core CI machine running 4 test processes can take long).
+STARTUP_TIMEOUT = 60
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -258,8 +262,7 @@ def start_worker(
         started.append(worker)
         wait_for(
             lambda: worker.process.poll() is not None or _listens(worker, env),
-            # A bound on start-up, not a timing check: a loaded 2-core machine can take long.
-            timeout=60,
+            timeout=STARTUP_TIMEOUT,
             what="the worker to listen",
         )
         assert worker.process.poll() is None, worker.log()
@@ -374,7 +377,11 @@ class GunicornProcess:
         self.log_path = log_path
         command = [sys.executable, "-m", "gunicorn", "-c", "python:jobsvc.web.gunicorn_conf", "wsgi:app"]
         self.process, self._log = spawn(command, {**env, "PORT": str(self.port)}, log_path)
-        wait_for(lambda: "API docs at" in self.log() or self.process.poll() is not None, what="gunicorn")
+        wait_for(
+            lambda: "API docs at" in self.log() or self.process.poll() is not None,
+            timeout=STARTUP_TIMEOUT,
+            what="gunicorn",
+        )
         assert self.process.poll() is None, self.log()
 
     def log(self) -> str:

@@ -19,7 +19,15 @@ import pytest
 from redis import Redis
 from rq import Worker
 
-from tests.conftest import REPO, SETTING_KEYS, GunicornProcess, WorkerProcess, free_port, fresh_app
+from tests.conftest import (
+    REPO,
+    SETTING_KEYS,
+    STARTUP_TIMEOUT,
+    GunicornProcess,
+    WorkerProcess,
+    free_port,
+    fresh_app,
+)
 from tests.support import wait_for
 from tests.test_wsgi import http
 
@@ -95,7 +103,11 @@ def test_with_verification_on_a_self_signed_certificate_is_refused_with_what_to_
     fresh_app(tls_env)
     worker = WorkerProcess(tls_env, tmp_path / "worker.log")  # REDIS_TLS_VERIFY defaults to true
     try:
-        wait_for(lambda: "REDIS_TLS_VERIFY=false" in worker.log(), timeout=20, what="the worker's advice")
+        wait_for(
+            lambda: "REDIS_TLS_VERIFY=false" in worker.log(),
+            timeout=STARTUP_TIMEOUT,
+            what="the worker's advice",
+        )
     finally:
         worker.kill_group()
 
@@ -115,7 +127,7 @@ def test_with_verification_off_a_job_succeeds_end_to_end_and_no_log_holds_the_pa
     try:
         wait_for(
             lambda: any(env["QUEUE_NAME"] in w.queue_names() for w in Worker.all(connection=client)),
-            timeout=20,
+            timeout=STARTUP_TIMEOUT,
             what="the worker to listen on the TLS Redis",
         )
         web = GunicornProcess({**env, "WEB_CONCURRENCY": "1"}, tmp_path / "gunicorn.log")
