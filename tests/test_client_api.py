@@ -135,6 +135,8 @@ def locked_app(stack_env, tmp_path) -> Flask:
     env = {
         **stack_env,
         "DATABASE_URL": f"sqlite:///{tmp_path}/locked.sqlite3",
+        # A failed-authentication budget of its own: AUTH_FAILURE_LIMIT counts per queue name.
+        "QUEUE_NAME": f"locked-{uuid.uuid4()}",
         "API_KEYS": "key-one, key-two",
     }
     app = fresh_app(env)

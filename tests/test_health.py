@@ -167,7 +167,13 @@ def test_a_scrape_does_not_read_the_jobs_table(e2e_app):
 
 @pytest.fixture
 def guarded_metrics(stack_env, tmp_path):
-    env = {**stack_env, "DATABASE_URL": f"sqlite:///{tmp_path}/mt.sqlite3", "METRICS_TOKEN": "scrape-me"}
+    env = {
+        **stack_env,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/mt.sqlite3",
+        # A failed-authentication budget of its own: AUTH_FAILURE_LIMIT counts per queue name.
+        "QUEUE_NAME": f"metrics-{uuid.uuid4()}",
+        "METRICS_TOKEN": "scrape-me",
+    }
     return fresh_app(env).test_client()
 
 
