@@ -149,6 +149,14 @@ class Stack:
         )
 
     def start(self) -> Stack:
+        try:
+            return self._start()
+        except BaseException:
+            # Stopped (SIGTERM, Ctrl-C) or failed while starting: stop what already runs.
+            self.stop()
+            raise
+
+    def _start(self) -> Stack:
         self.directory.mkdir(parents=True, exist_ok=True)
         python = shlex.quote(sys.executable)
         self._spawn("redis", f"{python} -m jobsvc.embedded_redis")
@@ -649,7 +657,14 @@ def report_wide(scale: Scale, wide: dict[str, Any]) -> str:
     )
 
 
+def _stop_on_sigterm(signum: int, _frame: Any) -> None:
+    # The stacks run in sessions of their own, where no terminal or parent signal reaches
+    # them: leaving through SystemExit runs every phase's `finally`, which stops its stack.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
