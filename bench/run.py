@@ -41,6 +41,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -108,6 +109,40 @@ def procfile_command(name: str, port: int) -> str:
     raise SystemExit(f"Procfile has no {name!r} process")
 
 
+class _Termination:
+    """SIGTERM as SystemExit, so that every phase's `finally` stops its stack.
+
+    The stacks run in sessions of their own, where no terminal or parent signal reaches them.
+    Within `deferred()` the exit waits for the block's end: while a process is being started
+    (raised between the fork and the assignment, it would leave one that stop() never sees)
+    and while a stack stops (raised halfway, it would leave the rest running).
+    """
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending: int | None = None
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        if self.deferring:
+            self.pending = signum
+            return
+        raise SystemExit(128 + signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise SystemExit(128 + signum)
+
+
+TERMINATION = _Termination()
+
+
 @dataclass
 class Stack:
     """One fresh jobsvc: Redis, fake LLM, web and worker, in their own instance folder."""
@@ -139,14 +174,15 @@ class Stack:
 
     def _spawn(self, name: str, command: str) -> None:
         log = open(self.directory / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
-        self.processes[name] = subprocess.Popen(
-            ["/bin/sh", "-c", f"exec {command}"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with TERMINATION.deferred():
+            self.processes[name] = subprocess.Popen(
+                ["/bin/sh", "-c", f"exec {command}"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def start(self) -> Stack:
         try:
@@ -184,17 +220,19 @@ class Stack:
 
     def stop(self) -> None:
         self._sampling.set()
-        # Web and worker first, so they leave Redis cleanly; Redis last.
-        for name in ("worker", "web", "llm", "redis"):
-            process = self.processes.get(name)
-            if process is None:
-                continue
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        # A SIGTERM meanwhile is honoured once every process is stopped, not halfway.
+        with TERMINATION.deferred():
+            # Web and worker first, so they leave Redis cleanly; Redis last.
+            for name in ("worker", "web", "llm", "redis"):
+                process = self.processes.get(name)
+                if process is None:
+                    continue
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=40)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
 
     def llm_calls(self) -> list[str]:
         """The user message of every call the fake LLM answered."""
@@ -657,14 +695,8 @@ def report_wide(scale: Scale, wide: dict[str, Any]) -> str:
     )
 
 
-def _stop_on_sigterm(signum: int, _frame: Any) -> None:
-    # The stacks run in sessions of their own, where no terminal or parent signal reaches
-    # them: leaving through SystemExit runs every phase's `finally`, which stops its stack.
-    raise SystemExit(128 + signum)
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, TERMINATION.handle)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -57,12 +58,20 @@ def test_the_benchmark_smoke_run_measures_every_phase_and_finds_every_job_correc
     assert "| 100 jobs in batches of 50 |" in stdout and "100 rows stored" in stdout
 
 
+def command_line(process: psutil.Process) -> str:
+    """The process's command line; "" once it has exited (the bench's short-lived `release`)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:
+        return ""
+
+
 @pytest.mark.timeout(300)
 def test_a_benchmark_stopped_with_sigterm_stops_the_stack_it_started():
     with bench("--smoke", "--only", "drain") as process:
         # Its stack is up once the worker runs: redis, the fake LLM, web and worker.
         wait_for(
-            lambda: any("worker.py" in " ".join(p.cmdline()) for p in psutil.Process(process.pid).children()),
+            lambda: any("worker.py" in command_line(p) for p in psutil.Process(process.pid).children()),
             timeout=120,
             what="the bench's worker",
         )
@@ -71,8 +80,9 @@ def test_a_benchmark_stopped_with_sigterm_stops_the_stack_it_started():
         process.communicate(timeout=120)
 
     _, alive = psutil.wait_procs(stack, timeout=10)
-    left = [" ".join(p.cmdline()) for p in alive]
+    left = [command_line(p) for p in alive]
     for straggler in alive:  # so that a failure here leaves nothing running for later tests
-        straggler.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            straggler.kill()
     assert process.returncode == 128 + signal.SIGTERM
     assert left == []
