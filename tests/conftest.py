@@ -227,6 +227,18 @@ class WorkerProcess:
             self._log.close()
 
 
+def start_embedded(instance: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m jobsvc.embedded_redis` on `instance` with `env` (no other setting), output piped."""
+    base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobsvc.embedded_redis"],
+        cwd=REPO,
+        env={**base, "INSTANCE_PATH": str(instance), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def _listens(worker: WorkerProcess, env: dict[str, str]) -> bool:
     """Whether `worker`'s process, or a process it forked, is registered in RQ on env's QUEUE_NAME.
 

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
-from tests.conftest import REPO, SETTING_KEYS, fresh_app
+from tests.conftest import fresh_app, start_embedded
 from tests.support import submit, wait_for, wait_for_job
-
-
-def start_embedded(instance: Path, **env: str) -> subprocess.Popen[bytes]:
-    base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobsvc.embedded_redis"],
-        cwd=REPO,
-        env={**base, "INSTANCE_PATH": str(instance), **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def answers(client: Redis) -> bool:

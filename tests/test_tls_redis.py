@@ -7,10 +7,8 @@ dashboard and the embedded-Redis launcher all take the same `rediss://` URL.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +18,12 @@ from redis import Redis
 from rq import Worker
 
 from tests.conftest import (
-    REPO,
-    SETTING_KEYS,
     STARTUP_TIMEOUT,
     GunicornProcess,
     WorkerProcess,
     free_port,
     fresh_app,
+    start_embedded,
 )
 from tests.support import wait_for
 from tests.test_wsgi import http
@@ -177,14 +174,7 @@ def test_the_dashboard_reads_the_tls_redis(tls_env):
 
 
 def test_the_embedded_redis_launcher_passes_a_rediss_url_through_without_printing_it(tls_redis, tmp_path):
-    base = {k: v for k, v in os.environ.items() if k not in SETTING_KEYS}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jobsvc.embedded_redis"],
-        cwd=REPO,
-        env={**base, "INSTANCE_PATH": str(tmp_path), "REDIS_URL": tls_redis},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_embedded(tmp_path, REDIS_URL=tls_redis)
     try:
         line = process.stdout.readline().decode()
         assert "not starting the embedded Redis" in line
