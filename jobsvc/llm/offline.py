@@ -420,8 +420,8 @@ def summarize_text(text: str, max_sentences: int = MAX_SUMMARY_SENTENCES) -> str
     else:
         unique, seen = [], set()
         for index, (sentence, _, _) in enumerate(units):
-            if _normalized(sentence) not in seen:
-                seen.add(_normalized(sentence))
+            if (key := _normalized(sentence)) not in seen:
+                seen.add(key)
                 unique.append(index)
         kept = [i for i in unique if must_keep(units[i][0])]
         room = min(max_sentences, max(2, math.ceil(len(units) / 3))) - len(kept)

@@ -31,9 +31,13 @@ MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 30.0
 
 
+def _is_openai(base_url: str | None) -> bool:
+    return not base_url or urlsplit(base_url).hostname == OPENAI_HOST
+
+
 def structured_output_default(base_url: str | None) -> bool:
     """Structured outputs are on for OpenAI itself, off for other servers (support varies)."""
-    return not base_url or urlsplit(base_url).hostname == OPENAI_HOST
+    return _is_openai(base_url)
 
 
 class OpenAIProvider:
@@ -57,8 +61,7 @@ class OpenAIProvider:
         #: Whether the checklist is asked for as JSON through `response_format` (json_schema).
         self.structured = structured_output_default(base_url) if structured is None else structured
         # OpenAI's newer name, which its reasoning models require; compatible servers know the older.
-        on_openai = not base_url or urlsplit(base_url).hostname == OPENAI_HOST
-        self._cap_parameter = "max_completion_tokens" if on_openai else "max_tokens"
+        self._cap_parameter = "max_completion_tokens" if _is_openai(base_url) else "max_tokens"
         # The SDK would retry every 429, insufficient_quota included: we retry ourselves.
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
         self._timeout = timeout

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jobsvc.llm import prompts
@@ -122,9 +122,9 @@ def summarize(
             calls.ask(prompts.SUMMARY_STRICT, calls.last_input),
             "summary",
         )
-        draft = replace_usage(draft, _sum(draft.usage, strict.usage))
+        draft = replace(draft, usage=_sum(draft.usage, strict.usage))
         if (strict_figure := grounding(strict.text, source)) >= figure:
-            draft, figure = replace_usage(strict, draft.usage), strict_figure
+            draft, figure = replace(strict, usage=draft.usage), strict_figure
     if figure < options.min_grounding:
         warnings = (_low_grounding("summary", figure, options.min_grounding, _follows_prompts(provider)),)
     return Summary(draft.text, draft.usage, figure, warnings)
@@ -154,8 +154,9 @@ def make_checklist(
         second = provider.make_checklist(summary, prompt=strict_prompt)  # type: ignore[call-arg]
         usage, answers = _sum(usage, second.usage), [*answers, second.text]
         retried = _read_items(second)
-        if retried is not None and (read is None or grounding("\n".join(retried[0]), source) >= figure):
-            read, figure = retried, grounding("\n".join(retried[0]), source)
+        retried_figure = grounding("\n".join(retried[0]), source) if retried is not None else 0.0
+        if retried is not None and (read is None or retried_figure >= figure):
+            read, figure = retried, retried_figure
     if read is None:
         # Of the answers in paragraphs, the one the input supports best, one item per sentence.
         figure, items = max(
@@ -212,11 +213,6 @@ def looks_like_list(text: str) -> bool:
     if not marked or len(unmarked) > len(marked) // 2:
         return False
     return all(len(_SENTENCE_END.findall(line)) <= MAX_ITEM_SENTENCES for line in marked + unmarked)
-
-
-def replace_usage(completion: Completion, usage: Usage) -> Completion:
-    """`completion` with `usage` in place of its own."""
-    return Completion(completion.text, usage, completion.items)
 
 
 class _Calls:
