@@ -94,6 +94,14 @@ def queued_jobs() -> int:
     return get_queue().count
 
 
+# How long RQ keeps a run's record: an hour once it ended, a week once it failed.
+_RUN_JOB_TTLS = {"result_ttl": 3600, "failure_ttl": 7 * 24 * 3600}
+
+
+def _description(job_id: str) -> str:
+    return f"run_job({job_id!r})"
+
+
 def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
     """Queue `run_job(job_id)` under the same id; False if that id is already queued or running.
 
@@ -112,9 +120,8 @@ def enqueue_job(job_id: str, *, replace: bool = False) -> bool:
             job_timeout=current_app.config["JOB_TIMEOUT"],
             # No RQ Retry: a run that raised has already failed its row, so a retry could only
             # be skipped. Leases and the reconciler alone re-run jobs (see MAX_ATTEMPTS).
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-            description=f"run_job({job_id!r})",
+            description=_description(job_id),
+            **_RUN_JOB_TTLS,
         )
     except DuplicateJobError:
         return False
@@ -126,19 +133,13 @@ def enqueue_jobs(job_ids: Sequence[str], pipeline: Pipeline) -> None:
 
     For ids that were just created, so never queued: a plain enqueue under the job's id,
     without RQ's unique-enqueue script (the database row already makes the id unique).
-    The options are enqueue_job's; keep the two in step.
+    The options are enqueue_job's (RQ names the job timeout `timeout` here).
     """
     queue = get_queue()
-    options = {
-        "timeout": current_app.config["JOB_TIMEOUT"],
-        "result_ttl": 3600,
-        "failure_ttl": 7 * 24 * 3600,
-    }
+    options = {"timeout": current_app.config["JOB_TIMEOUT"], **_RUN_JOB_TTLS}
     queue.enqueue_many(
         [
-            Queue.prepare_data(
-                RUN_JOB, (job_id,), job_id=job_id, description=f"run_job({job_id!r})", **options
-            )
+            Queue.prepare_data(RUN_JOB, (job_id,), job_id=job_id, description=_description(job_id), **options)
             for job_id in job_ids
         ],
         pipeline=pipeline,

@@ -55,9 +55,9 @@ def submit_job(
         # Concurrent submissions in this process share one transaction and one pipeline.
         return _submit_together(input_text, callback_url, owner), True
     request = f"{input_text}\0{callback_url or ''}"
-    request_hash = hashlib.sha256(request.encode()).hexdigest() if idempotency_key else None
+    request_hash = hashlib.sha256(request.encode()).hexdigest()
     # A retried request gets its id back even when the queue is full.
-    if idempotency_key is None or store.job_id_for_key(idempotency_key, owner) is None:
+    if store.job_id_for_key(idempotency_key, owner) is None:
         pending = waiting_jobs()
         if pending >= current_app.config["MAX_PENDING_JOBS"]:
             raise Overloaded(pending)
