@@ -65,10 +65,8 @@ def message_id(job_id: str, retries: int) -> str:
     return f"msg_{job_id}_{retries}"
 
 
-def sign(secrets: str | Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
+def sign(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> str:
     """The `webhook-signature` value: `v1,<base64 HMAC-SHA256>` per secret, space-separated."""
-    if isinstance(secrets, str):  # one secret, as a test or a caller may configure it
-        secrets = [secrets]
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return " ".join(
         "v1," + base64.b64encode(hmac.new(secret_key(s), signed, hashlib.sha256).digest()).decode()

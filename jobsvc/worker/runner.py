@@ -139,11 +139,11 @@ class PoolWorker(SimpleWorker):
             except BaseException:
                 self._free.release()
                 raise
-            if result is not None or timeout is None:
-                if result is None:
-                    self._free.release()
+            if result is not None:
                 return result  # its slot is released when the job ends
             self._free.release()
+            if timeout is None:  # burst: one look at the queue, and nothing in it
+                return None
         raise StopRequested()
 
     def _dequeue(self, timeout: int | None, max_idle_time: int | None) -> Any:
