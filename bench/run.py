@@ -222,8 +222,8 @@ class Stack:
         self._sampling.set()
         # A SIGTERM meanwhile is honoured once every process is stopped, not halfway.
         with TERMINATION.deferred():
-            # Web and worker first, so they leave Redis cleanly; Redis last.
-            for name in ("worker", "web", "llm", "redis"):
+            # Web, worker and the reference app first, so they leave Redis cleanly; Redis last.
+            for name in ("worker", "web", "reference", "llm", "redis"):
                 process = self.processes.get(name)
                 if process is None:
                     continue
@@ -500,10 +500,6 @@ def measure_reference(workdir: Path, scale: Scale) -> dict[str, Any]:
             "cpu_ratio": cpu["jobsvc"] / cpu["reference"],
         }
     finally:
-        reference = stack.processes.pop("reference", None)
-        if reference is not None:
-            reference.send_signal(signal.SIGTERM)
-            reference.wait(timeout=40)
         stack.stop()
 
 
