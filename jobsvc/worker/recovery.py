@@ -55,15 +55,14 @@ def reconcile(lease_seconds: int, min_age: float = ENQUEUE_GRACE_SECONDS) -> Rec
     rq_jobs = RQJob.fetch_many([job_id for job_id, _ in pending], connection=get_redis())
     statuses = [rq_job.get_status(refresh=False) if rq_job is not None else None for rq_job in rq_jobs]
     queue = get_queue()
-    waiting = set(queue.get_job_ids()) if RQStatus.QUEUED in statuses else set()
+    settled = now - timedelta(seconds=lease_seconds)
+    # The whole queue is read only when a job it should hold has been "queued" that long.
+    suspect = any(s == RQStatus.QUEUED and u <= settled for (_, u), s in zip(pending, statuses, strict=True))
+    waiting = set(queue.get_job_ids()) if suspect else set()
     for (job_id, updated_at), rq_job, status in zip(pending, rq_jobs, statuses, strict=True):
         if job_id in report.requeued:
             continue
-        if (
-            status == RQStatus.QUEUED
-            and job_id not in waiting
-            and updated_at <= now - timedelta(seconds=lease_seconds)
-        ):
+        if status == RQStatus.QUEUED and updated_at <= settled and job_id not in waiting:
             # "queued", yet off the queue: a worker took it (RQ 3.0 moves it to the queue's
             # intermediate list) and its host died before starting it. RQ's own clean-up of
             # that list comes with its maintenance, minutes later, and fails the job.
@@ -71,7 +70,7 @@ def reconcile(lease_seconds: int, min_age: float = ENQUEUE_GRACE_SECONDS) -> Rec
         elif status in _LIVE:
             continue
         # "started" while the row is pending: a worker is claiming it, or died before it could.
-        if status == RQStatus.STARTED and updated_at > now - timedelta(seconds=lease_seconds):
+        if status == RQStatus.STARTED and updated_at > settled:
             continue
         if enqueue_job(job_id, replace=rq_job is not None):
             report.requeued.append(job_id)
