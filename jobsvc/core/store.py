@@ -362,10 +362,8 @@ def complete_job(
 ) -> bool:
     """Store the checklist (markdown and items), what the output is worth, and mark the job succeeded.
 
-    `warnings` are added to those step 1 saved.
+    `warnings` are the job's, step 1's included: the run knows them, so no read is needed.
     """
-    # Only this run's lease holder writes warnings: reading them outside the write is safe.
-    earlier = db.session.scalar(select(Job.warnings).where(Job.id == job_id)) or []
     return _update(
         job_id,
         *_held_by(owner),
@@ -375,7 +373,7 @@ def complete_job(
         checklist_source=source,
         prompt_version=prompt_version,
         grounding=grounding,
-        warnings=[*earlier, *warnings],
+        warnings=list(warnings),
         status=JobStatus.SUCCEEDED,
         error=None,
         **_ended(utcnow()),

@@ -112,6 +112,8 @@ def _run(job_id: str) -> tuple[str, str | None]:
                 provider = get_provider()
                 options = pipeline.Options.from_config(app.config)
                 summary = job.summary
+                # The job's warnings so far: a resumed run's come from its row, step 1's from step 1.
+                warnings = list(job.warnings or [])
                 if summary is None:
                     with metrics.llm_call("summarize"):
                         step_one = pipeline.summarize(
@@ -128,7 +130,7 @@ def _run(job_id: str) -> tuple[str, str | None]:
                     if step_one is not None and store.save_summary(
                         job_id, owner, step_one.text, *model, step_one.usage, step_one.warnings
                     ):
-                        summary = step_one.text
+                        summary, warnings = step_one.text, list(step_one.warnings)
                 finished = False
                 if summary is not None:
                     with metrics.llm_call("checklist"):
@@ -142,7 +144,7 @@ def _run(job_id: str) -> tuple[str, str | None]:
                         source=step_two.source,
                         prompt_version=PROMPT_VERSION,
                         grounding=step_two.grounding,
-                        warnings=step_two.warnings,
+                        warnings=[*warnings, *step_two.warnings],
                     )
                     metrics.tokens_used(step_two.usage)
             except LLMError as exc:
