@@ -42,6 +42,11 @@ class LeaseKeeper:
                 if self._held.get(job_id, ("",))[0] == owner:
                     del self._held[job_id]
 
+    def held(self) -> dict[str, str]:
+        """The runs this process holds a lease for: job id -> lease owner."""
+        with self._lock:
+            return {job_id: owner for job_id, (owner, _app) in self._held.items()}
+
     def _start(self, lease_seconds: int) -> None:
         # A forked child inherits the parent's dict but not its thread: start its own.
         if self._thread is not None and self._pid == os.getpid():

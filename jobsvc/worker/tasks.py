@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
@@ -31,24 +29,6 @@ def _lease_heartbeat(app: Flask, job_id: str, owner: str) -> AbstractContextMana
     return leases.keeper.holding(app, job_id, owner)
 
 
-# The runs in progress in this process (job id -> lease owner): what a worker that must
-# leave before they end hands back.
-_runs: dict[str, str] = {}
-_runs_lock = threading.Lock()
-
-
-@contextmanager
-def _in_progress(job_id: str, owner: str) -> Iterator[None]:
-    with _runs_lock:
-        _runs[job_id] = owner
-    try:
-        yield
-    finally:
-        with _runs_lock:
-            if _runs.get(job_id) == owner:
-                del _runs[job_id]
-
-
 def hand_back_runs() -> list[str]:
     """Give every run in progress in this process back at once; returns the job ids handed back.
 
@@ -56,10 +36,9 @@ def hand_back_runs() -> list[str]:
     re-enqueued, so another worker resumes it now instead of when the lease would lapse.
     The runs themselves go on until the process ends, but every write they try is refused.
     """
-    with _runs_lock:
-        runs = dict(_runs)
     handed = []
-    for job_id, owner in runs.items():
+    # The runs whose lease this process keeps: a run that lost its lease is no longer ours.
+    for job_id, owner in leases.keeper.held().items():
         if not store.hand_back_job(job_id, owner):
             continue  # it ended (or was canceled) meanwhile
         handed.append(job_id)
@@ -107,7 +86,7 @@ def _run(job_id: str) -> tuple[str, str | None]:
             return _fail(job, owner, message, started=None), job.callback_url
         log.info("job %s status=running attempt=%d", job_id, job.attempts)
         started = time.monotonic()
-        with _in_progress(job_id, owner), _lease_heartbeat(app, job_id, owner):
+        with _lease_heartbeat(app, job_id, owner):
             try:
                 provider = get_provider()
                 options = pipeline.Options.from_config(app.config)
