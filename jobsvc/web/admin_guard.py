@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, request
 from flask_smorest import abort
 
-from jobsvc.config import is_loopback, redis_url
+from jobsvc.config import is_loopback, reachable_from_outside, redis_url
 from jobsvc.web import limits
 from jobsvc.web.auth import same_secret
 
@@ -43,9 +43,8 @@ def is_admin_path(path: str) -> bool:
 
 def loopback_only(app: Flask) -> bool:
     """True for the zero-configuration `make run`: bound to loopback, no proxy, the embedded Redis."""
-    config = app.config
-    embedded_redis = config["REDIS_URL"] == redis_url({}, app.instance_path)
-    return is_loopback(config["HOST"]) and not config["PROXY_FIX"] and embedded_redis
+    embedded_redis = app.config["REDIS_URL"] == redis_url({}, app.instance_path)
+    return not reachable_from_outside(app.config) and embedded_redis
 
 
 def _host_name(host: str) -> str:
