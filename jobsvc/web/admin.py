@@ -34,6 +34,7 @@ from jobsvc.core import service, store
 from jobsvc.core.models import Job, JobStatus
 from jobsvc.errors import WrongStatus
 from jobsvc.extensions import db
+from jobsvc.web.schemas import excerpt
 
 PREFIX = "/admin"
 # The endpoints of the blueprints Flask-Admin makes for the index and the jobs view.
@@ -91,8 +92,7 @@ def _when(view: Any, value: datetime, name: str) -> str:
 
 
 def _excerpt(view: Any, context: Any, job: Job, name: str) -> str:
-    text = " ".join(job.input_text.split())
-    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+    return excerpt(" ".join(job.input_text.split()), EXCERPT_CHARS)
 
 
 def _preformatted(view: Any, context: Any, job: Job, name: str) -> Markup:

@@ -132,6 +132,11 @@ class JobBatchCreatedSchema(Schema):
 EXCERPT_CHARS = 200
 
 
+def excerpt(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class JobListItemSchema(JobSchema):
     """A job in a list: an excerpt of its input always, the whole input when asked for."""
 
@@ -143,8 +148,7 @@ class JobListItemSchema(JobSchema):
     )
 
     def _excerpt(self, item: Any) -> str:
-        text = item.job.input_text
-        return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+        return excerpt(item.job.input_text, EXCERPT_CHARS)
 
 
 class JobWaitQuerySchema(Schema):
