@@ -374,13 +374,7 @@ def measure_ingest(
         overrides = {**UNBOUNDED, **(env or {})}
         stack = Stack(workdir / f"{name}-{connections}", 0.0, overrides, start_worker=False).start()
         try:
-            command = [
-                "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{scale.ingest_seconds}s",
-                "--timeout", "10s", "-s", str(ROOT / "bench" / "post_job.lua"), f"{stack.url}/jobs/",
-            ]  # fmt: skip
-            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-            result = json.loads(output.split("WRK_RESULT", 1)[1])
-            result.update(connections=connections, rps=result["requests"] / (result["duration_us"] / 1e6))
+            result = _wrk(f"{stack.url}/jobs/", connections, scale.ingest_seconds)
             result["web_rss"] = stack.peak_rss["web"]
             rows.append(result)
         finally:
